@@ -1,0 +1,38 @@
+# flowfleet workspace tasks. Everything runs through uv; uv is installed with pip if missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# uv from PATH, else the copy pip installs for $(PYTHON) (`make uv`).
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --all-packages --locked
+STATE := .state
+PORT ?= 4200
+
+.PHONY: help uv sync lint test plan deploy pools validate list demo server worker down build bench require-env
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+uv: ## Install uv with pip when it is missing
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet uv || $(PYTHON) -m pip install --quiet --user uv
+
+sync: uv ## Install the workspace exactly as locked
+	@$(UV) sync --all-packages --locked
+
+lint: sync ## ruff
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+
+test: lint ## ruff, then every test (real Prefect servers, started by the suite)
+	@$(RUN) pytest
+
+require-env:
+	@if [ -z "$(ENV)" ]; then echo "error: set ENV, e.g. make $(MAKECMDGOALS) ENV=dev (environments: $$(ls infra/environments | sed 's/.toml//' | tr '\n' ' '))" >&2; exit 1; fi
+
+validate: sync ## Check every package and environment
+	@$(RUN) flowfleet validate
+
+list: sync require-env ## List what ENV should hold
+	@$(RUN) flowfleet list --env $(ENV)

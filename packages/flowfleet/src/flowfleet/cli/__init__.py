@@ -1,0 +1,36 @@
+"""The `flowfleet` command. Each sub-module adds one group of commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from flowfleet.problems import FlowfleetError
+
+app = typer.Typer(
+    name="flowfleet",
+    help="Deploy a uv workspace of Prefect 3 flow packages: list, plan, apply, prune.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_commands() -> None:
+    from flowfleet.cli import inspect, scaffold  # noqa: F401  (commands register on import)
+
+
+def fail(*lines: object) -> typer.Exit:
+    """Print each line on stderr and return the exit to raise: one line per problem."""
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
+    return typer.Exit(1)
+
+
+def main() -> None:
+    _register_commands()
+    try:
+        app(standalone_mode=True)
+    except FlowfleetError as exc:
+        raise SystemExit(fail(*exc.problems).exit_code) from None

@@ -1,0 +1,107 @@
+"""Read-only commands: `list`, `validate`, `plugins`."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flowfleet.cli import app, fail
+from flowfleet.problems import FlowfleetError
+from flowfleet.session import Session
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+ENV_OPTION = typer.Option(
+    ..., "--env", "-e", help="Environment name (infra/environments/<env>.toml)."
+)
+
+
+@app.command("list")
+def list_deployments(
+    env: str = ENV_OPTION,
+    output: ListFormat = typer.Option(ListFormat.table, "--output", "-o"),
+) -> None:
+    """Show every deployment the environment should hold, resolved, without a server."""
+    session = Session()
+    resolution = session.resolve(session.environment(env))
+    if output is ListFormat.json:
+        print(json.dumps([d.listing() for d in resolution.deployments], indent=2))
+    else:
+        table = Table(title=f"Deployments for {env}")
+        for column in (
+            "Deployment",
+            "Package",
+            "Work pool",
+            "Infra",
+            "Image",
+            "Schedule",
+            "Paused",
+        ):
+            table.add_column(column)
+        for d in resolution.deployments:
+            schedule = ", ".join(s.describe() for s in d.schedules) or "-"
+            table.add_row(
+                d.full_name,
+                d.package,
+                d.work_pool,
+                d.infra,
+                d.image or "-",
+                schedule,
+                "yes" if d.paused else "no",
+            )
+        Console().print(table)
+    if resolution.problems:
+        raise fail(*resolution.problems)
+
+
+@app.command()
+def validate(
+    env: str | None = typer.Option(None, "--env", "-e", help="Check one environment only."),
+) -> None:
+    """Check every package, flow and environment; list all problems, exit 1 on any."""
+    session = Session()
+    names = [env] if env else session.known_environments
+    problems: list[str] = []
+    count = 0
+    for name in names:
+        try:
+            resolution = session.resolve(session.environment(name))
+        except FlowfleetError as exc:
+            problems.extend(str(p) for p in exc.problems)
+            continue
+        count += len(resolution.deployments)
+        problems.extend(str(p) for p in resolution.problems)
+    problems = list(dict.fromkeys(problems))
+    if problems:
+        raise fail(*problems)
+    print(f"ok: {count} deployments across {len(names)} environment(s): {', '.join(names)}")
+
+
+@app.command()
+def plugins() -> None:
+    """Show each plugin, its version, and the infra types and registries it contributes."""
+    session = Session()
+    loaded = session.fleet.plugins
+    table = Table(title="flowfleet plugins")
+    for column in ("Plugin", "Distribution", "Version", "Infra types", "Registries"):
+        table.add_column(column)
+    for name, info in loaded.info.items():
+        infra, registries = loaded.contributions(name)
+        table.add_row(
+            name,
+            info.distribution or "-",
+            info.version or "-",
+            ", ".join(infra) or "-",
+            ", ".join(registries) or "-",
+        )
+    Console(width=200).print(table)
+    if loaded.problems:
+        raise fail(*loaded.problems)

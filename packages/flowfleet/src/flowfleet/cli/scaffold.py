@@ -1,0 +1,80 @@
+"""`flowfleet new TEAM`: a new team package, ready to decorate flows in."""
+
+from __future__ import annotations
+
+import re
+
+import typer
+
+from flowfleet.cli import app, fail
+from flowfleet.session import Session
+
+PYPROJECT = """\
+[project]
+name = "{team}-flows"
+version = "0.1.0"
+description = "The {team} team's Prefect flows."
+requires-python = ">=3.11"
+dependencies = ["flowfleet", "prefect>=3.9,<4"]
+
+[project.entry-points.flowfleet]
+{team} = "{module}:registry"
+
+[tool.flowfleet]
+image = "{team}-flows"
+default_infra = "{infra}"
+
+[tool.uv.sources]
+flowfleet = {{ workspace = true }}
+
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/{module}"]
+"""
+
+INIT = '''"""The {team} team's flows. Decorate a flow with @registry(...) to deploy it."""
+
+from flowfleet import Registry
+
+registry = Registry()
+'''
+
+FLOW = """from prefect import flow
+
+from flowfleet import DeploymentConfig
+from {module} import registry
+
+
+@registry(DeploymentConfig(cron="0 7 * * *", timezone="UTC"))
+@flow(name="{team}-hello")
+def hello(name: str = "world") -> str:
+    return f"hello {{name}}"
+"""
+
+
+@app.command()
+def new(
+    team: str = typer.Argument(..., help="Team name: lower case letters, digits and dashes."),
+    infra: str = typer.Option("ecs", help="The package's default infra type."),
+) -> None:
+    """Create flows/<team>: a package with a registry, an example flow and its entry point."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", team):
+        raise fail(f"team name '{team}' must be lower case letters, digits and dashes")
+    workspace = Session().workspace
+    target = workspace.root / "flows" / team
+    if target.exists():
+        raise fail(f"{target} already exists")
+    module = f"{team.replace('-', '_')}_flows"
+    src = target / "src" / module
+    src.mkdir(parents=True)
+    (target / "pyproject.toml").write_text(PYPROJECT.format(team=team, module=module, infra=infra))
+    (src / "__init__.py").write_text(INIT.format(team=team))
+    (src / "hello.py").write_text(FLOW.format(team=team, module=module))
+    print(f"created {target.relative_to(workspace.root)}")
+    print(
+        f'next: add "flows/{team}" to [tool.uv.workspace] members in pyproject.toml, '
+        "then run `uv sync --all-packages`"
+    )

@@ -1,0 +1,87 @@
+"""`DeploymentConfig`: what a team writes above a flow, one per deployment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
+
+from flowfleet.infra.base import InfraConfig
+
+SCHEDULE_FIELDS = ("cron", "interval", "rrule")
+
+
+class PendingInfra(InfraConfig):
+    """An infra type given by name or as a dict, checked once plugins have loaded.
+
+    Deferring the check keeps a flow module importable on a worker that lacks a
+    deploy-time plugin, and lets `flowfleet validate` report every bad type at once.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class DeploymentConfig(BaseModel):
+    """One deployment of a flow. Teams may subclass it to add defaults or fields."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = Field(default="default", min_length=1)
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    version: str | None = None
+
+    cron: str | None = None
+    interval: timedelta | None = None
+    rrule: str | None = None
+    timezone: str = "UTC"
+    active: bool = True
+
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    infra: SerializeAsAny[InfraConfig] | None = None
+    image: str | None = None
+    work_pool: str | None = None
+
+    environments: list[str] | None = None
+    branches: list[str] | None = None
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    concurrency_limit: int | None = Field(default=None, gt=0)
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("infra", mode="before")
+    @classmethod
+    def _defer_named_infra(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return PendingInfra(type=value)
+        if isinstance(value, dict):
+            return PendingInfra(**value)
+        return value
+
+    def schedule_fields(self) -> dict[str, Any]:
+        """The schedule fields that are set: more than one is a problem."""
+        return {f: getattr(self, f) for f in SCHEDULE_FIELDS if getattr(self, f) is not None}
+
+    def with_override(self, override: dict[str, Any]) -> DeploymentConfig:
+        """This config with one environment's partial config laid over it.
+
+        `parameters` and `job_variables` merge key by key; an infra dict without a
+        `type` merges into the current infra; setting any schedule field replaces
+        the whole schedule. Everything else is replaced.
+        """
+        data = self.model_dump(exclude={"overrides", "infra"}, exclude_unset=False)
+        data["infra"] = self.infra
+        override = dict(override)
+        if any(f in override for f in SCHEDULE_FIELDS):
+            for f in SCHEDULE_FIELDS:
+                data[f] = None
+        for key in ("parameters", "job_variables"):
+            if isinstance(override.get(key), dict):
+                override[key] = {**data[key], **override[key]}
+        infra = override.get("infra")
+        if isinstance(infra, dict) and "type" not in infra and self.infra is not None:
+            base = self.infra.model_dump(exclude_defaults=True)
+            override["infra"] = {**base, "type": self.infra.type, **infra}
+        data.update(override)
+        return type(self).model_validate(data)

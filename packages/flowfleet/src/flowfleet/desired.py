@@ -1,0 +1,103 @@
+"""`DesiredDeployment`: one fully resolved deployment. Pure data, no server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+LABEL_PREFIX = "flowfleet."
+MANAGED = "flowfleet.managed"
+PROJECT = "flowfleet.project"
+ENV = "flowfleet.env"
+PACKAGE = "flowfleet.package"
+SPEC = "flowfleet.spec"
+ACTIVE = "flowfleet.active"
+BRANCH = "flowfleet.branch"
+
+
+class Schedule(BaseModel):
+    """One schedule: exactly one of cron, interval (seconds) or rrule, in a timezone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cron: str | None = None
+    interval: float | None = None
+    rrule: str | None = None
+    timezone: str = "UTC"
+
+    def describe(self) -> str:
+        what = self.cron or self.rrule or f"every {self.interval:g}s"
+        return f"{what} ({self.timezone})"
+
+
+class DesiredDeployment(BaseModel):
+    """What one deployment should look like on the server in one environment.
+
+    Plugins' `flowfleet_adjust_deployment` may edit it; the spec hash is taken
+    after that, by `finalise()`.
+    """
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    package: str
+    flow: str
+    name: str
+    full_name: str
+    entrypoint: str
+    work_pool: str
+    pool_type: str
+    infra: str
+    image: str | None = None
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    schedules: list[Schedule] = Field(default_factory=list)
+    paused: bool = False
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+    version: str | None = None
+    concurrency_limit: int | None = None
+    pull_steps: list[dict[str, Any]] | None = None
+    source: str = Field(default="", exclude=True)
+    signature: str = Field(default="", exclude=True)
+
+    _flow: Any = PrivateAttr(default=None)
+
+    def spec(self) -> dict[str, Any]:
+        """Everything that is written to the server and compared by `plan`."""
+        return {
+            "entrypoint": self.entrypoint,
+            "work_pool": self.work_pool,
+            "job_variables": self.job_variables,
+            "schedules": [s.model_dump(exclude_none=True) for s in self.schedules],
+            "active": not self.paused,
+            "parameters": self.parameters,
+            "tags": sorted(self.tags),
+            "description": self.description,
+            "version": self.version,
+            "concurrency_limit": self.concurrency_limit,
+            "pull_steps": self.pull_steps,
+            "signature": self.signature,
+        }
+
+    def spec_hash(self) -> str:
+        canonical = json.dumps(self.spec(), sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def finalise(self) -> DesiredDeployment:
+        """Stamp the ownership labels; call after every edit."""
+        self.labels = {
+            **self.labels,
+            SPEC: self.spec_hash(),
+            ACTIVE: "false" if self.paused else "true",
+        }
+        return self
+
+    def listing(self) -> dict[str, Any]:
+        """The `flowfleet list --output json` object."""
+        data = self.model_dump(mode="json", exclude={"pool_type", "pull_steps"})
+        data["schedules"] = [s.model_dump(exclude_none=True) for s in self.schedules]
+        return data

@@ -1,0 +1,91 @@
+"""Environments: one TOML file each under `infra/environments/`."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flowfleet.problems import FlowfleetError, Problem
+
+
+class Environment(BaseModel):
+    """Where and how one environment's deployments go.
+
+    Credentials are never read from here: `PREFECT_API_KEY` comes from the process
+    environment, and `PREFECT_API_URL` there wins over `api_url`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    api_url: str | None = None
+    image_registry: str | None = None
+    default_infra: str | None = None
+    pools: dict[str, str] = Field(
+        default_factory=dict,
+        description="infra type -> work pool; may use {env}, {type} and {package}",
+    )
+    single_pool: str | None = Field(
+        default=None,
+        description="run every deployment on this one process pool (a laptop)",
+    )
+    branches: list[str] | None = None
+    default_branch: str = "main"
+    branch_deployments: bool = False
+
+    def pool_for(self, pool_key: str, package: str) -> str:
+        if self.single_pool:
+            return self.single_pool
+        template = self.pools.get(pool_key, "{type}-{env}")
+        return template.format(type=pool_key, env=self.name, package=package)
+
+    def effective_api_url(self) -> str | None:
+        return os.environ.get("PREFECT_API_URL") or self.api_url
+
+
+def environment_names(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
+def load_environment(folder: Path, name: str) -> Environment:
+    """Read `<folder>/<name>.toml`; any problem names the file and, where known, the line."""
+    path = folder / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(environment_names(folder)) or "none"
+        raise FlowfleetError(
+            Problem(
+                f"unknown environment '{name}': no file {path} (known: {known})",
+                fix=f"pick a known environment or create {path.name}",
+            )
+        )
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FlowfleetError(Problem(f"{path}: malformed TOML: {exc}")) from None
+    try:
+        return Environment(name=name, **data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            key = ".".join(str(p) for p in error["loc"])
+            line = _line_of(text, str(error["loc"][0]))
+            at = f"{path}:{line}" if line else str(path)
+            if error["type"] == "extra_forbidden":
+                known = ", ".join(f for f in Environment.model_fields if f != "name")
+                lines.append(Problem(f"{at}: unknown key '{key}' (known: {known})"))
+            else:
+                lines.append(Problem(f"{at}: key '{key}': {error['msg']}"))
+        raise FlowfleetError(*lines) from None
+
+
+def _line_of(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^\s*(\[{re.escape(key)}\]|{re.escape(key)}\s*=)")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None

@@ -1,0 +1,44 @@
+"""The base class every infra type, built-in or plugin, derives from."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class InfraConfig(BaseModel):
+    """Where and how a deployment's runs execute.
+
+    A subclass declares `type: Literal["<name>"] = "<name>"`, the Prefect work-pool
+    type it needs (`pool_type`), whether its runs need a container image
+    (`uses_image`), and the job variables it contributes. The job-variable keys
+    must be the variable names of that pool type's base job template.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    pool_type: ClassVar[str] = "process"
+    uses_image: ClassVar[bool] = False
+
+    def job_variables(self) -> dict[str, Any]:
+        """Job variables for the work pool, using its template's variable names."""
+        return {}
+
+    @classmethod
+    def base_job_template(cls) -> dict[str, Any] | None:
+        """The base job template for pools of this type; None means Prefect's default."""
+        return None
+
+    # Instance-level views of the class settings: a type may vary them by field
+    # (the stateful worker runs as a process or in Docker).
+    def work_pool_type(self) -> str:
+        return type(self).pool_type
+
+    def needs_image(self) -> bool:
+        return type(self).uses_image
+
+    def pool_key(self) -> str:
+        """The key this infra type is looked up by in an environment's `[pools]`."""
+        return self.type

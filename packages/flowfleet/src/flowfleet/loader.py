@@ -1,0 +1,56 @@
+"""Load the fleet: every registry the plugins contribute, with its modules imported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flowfleet.plugins import Plugins, load_plugins
+from flowfleet.problems import Problem
+from flowfleet.registry import Registration, Registry
+
+
+@dataclass
+class Fleet:
+    """Every registration of every package, and what failed to load.
+
+    `failed_packages` is what makes pruning safe: a package that did not load
+    cleanly may look empty, and its deployments must not be mistaken for removed.
+    """
+
+    plugins: Plugins
+    registries: list[Registry] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    failed_packages: set[str] = field(default_factory=set)
+
+    @property
+    def complete(self) -> bool:
+        """True when every entry point and every module loaded."""
+        return not self.problems
+
+    def registrations(self) -> list[tuple[str, Registration]]:
+        return [(package_of(r), reg) for r in self.registries for reg in r.registrations]
+
+
+def package_of(registry: Registry) -> str:
+    return (registry.distribution or registry.package).lower().replace("_", "-")
+
+
+def load_fleet(plugins: Plugins | None = None) -> Fleet:
+    plugins = plugins or load_plugins()
+    fleet = Fleet(plugins, problems=list(plugins.problems))
+    if plugins.problems:
+        fleet.failed_packages.add("*")  # an entry point we could not read may be any package
+    for registry in plugins.registries():
+        registry.load()
+        fleet.registries.append(registry)
+        for failure in registry.import_failures:
+            error = failure.error
+            fleet.failed_packages.add(package_of(registry))
+            fleet.problems.append(
+                Problem(
+                    f"importing {failure.module} raised {type(error).__name__}: {error}",
+                    package=package_of(registry),
+                    fix="fix the import error; until then none of the package's flows deploy",
+                )
+            )
+    return fleet

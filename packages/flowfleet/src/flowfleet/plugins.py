@@ -1,0 +1,187 @@
+"""The plugin manager: default plugins, then every `flowfleet` entry point.
+
+An entry point names a module, or an object with hookimpls (a team's `Registry`
+is one). A bad entry point becomes a `Problem`; it never hides the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+from typing import Any
+
+import pluggy
+from pydantic import TypeAdapter
+
+from flowfleet import hookspecs
+from flowfleet.infra.base import InfraConfig
+from flowfleet.problems import Problem
+from flowfleet.registry import Registry
+
+ENTRY_POINT_GROUP = "flowfleet"
+
+# Built-in infra types, registered through the same hook as any outside plugin.
+DEFAULT_PLUGINS = ("flowfleet.infra.ecs", "flowfleet.infra.worker")
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str | None
+    version: str | None
+
+
+@dataclass
+class Plugins:
+    """A loaded plugin manager plus what went wrong while loading it."""
+
+    manager: pluggy.PluginManager
+    info: dict[str, PluginInfo] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def hook(self) -> Any:
+        return self.manager.hook
+
+    def register(
+        self, plugin: object, name: str, distribution: str | None = None, version: str | None = None
+    ) -> None:
+        self.manager.register(plugin, name=name)
+        self.info[name] = PluginInfo(name, distribution, version)
+        self.__dict__.pop("infra_types", None)  # the union is rebuilt on next use
+
+    def unregister(self, name: str) -> None:
+        self.manager.unregister(name=name)
+        self.info.pop(name, None)
+        self.__dict__.pop("infra_types", None)
+
+    def registries(self) -> list[Registry]:
+        seen: dict[int, Registry] = {}
+        for result in self.hook.flowfleet_registries():
+            for registry in result or []:
+                seen.setdefault(id(registry), registry)
+        return list(seen.values())
+
+    @cached_property
+    def infra_types(self) -> InfraTypes:
+        """Every infra type the plugins contribute, with their validating union."""
+        types: dict[str, type[InfraConfig]] = {}
+        for plugin_types in self.hook.flowfleet_infra_types():
+            for cls in plugin_types or []:
+                name = cls.model_fields["type"].default
+                types.setdefault(name, cls)
+        return InfraTypes(types)
+
+    def contributions(self, name: str) -> tuple[list[str], list[str]]:
+        """(infra type names, registry packages) that one plugin contributes."""
+        plugin = self.manager.get_plugin(name)
+        infra: list[str] = []
+        registries: list[str] = []
+        if hasattr(plugin, "flowfleet_infra_types"):
+            infra = [c.model_fields["type"].default for c in plugin.flowfleet_infra_types()]
+        if hasattr(plugin, "flowfleet_registries"):
+            registries = [r.package for r in plugin.flowfleet_registries()]
+        return infra, registries
+
+
+class InfraTypes:
+    """The discriminated union of every known infra type, built once plugins load."""
+
+    def __init__(self, types: dict[str, type[InfraConfig]]):
+        self.types = types
+        self._adapter: TypeAdapter[Any] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.types)
+
+    def validate(self, value: InfraConfig | dict[str, Any]) -> InfraConfig:
+        """Turn an instance or a `{"type": ...}` dict into its registered class.
+
+        Raises `ValueError` naming the known types for an unknown `type`.
+        """
+        data = value.model_dump() if isinstance(value, InfraConfig) else dict(value)
+        name = data.get("type")
+        if name not in self.types:
+            raise ValueError(f"unknown infra type '{name}' (known: {', '.join(self.names)})")
+        if type(value) is self.types[name]:
+            return value  # type: ignore[return-value]
+        return self.adapter.validate_python(data)
+
+    @property
+    def adapter(self) -> TypeAdapter[Any]:
+        if self._adapter is None:
+            from typing import Annotated, Union
+
+            from pydantic import Field
+
+            members = tuple(self.types.values())
+            union = members[0] if len(members) == 1 else Union[members]  # noqa: UP007
+            self._adapter = TypeAdapter(Annotated[union, Field(discriminator="type")])
+        return self._adapter
+
+
+def new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def load_plugins(entry_point_group: str | None = ENTRY_POINT_GROUP) -> Plugins:
+    """Register the default plugins, then every entry point in the group."""
+    plugins = Plugins(new_manager())
+    from flowfleet import __version__
+
+    for module_name in DEFAULT_PLUGINS:
+        plugins.register(
+            importlib.import_module(module_name), module_name, "flowfleet", __version__
+        )
+    if entry_point_group:
+        for ep in sorted(entry_points(group=entry_point_group), key=lambda e: e.name):
+            _register_entry_point(plugins, ep)
+    return plugins
+
+
+def _register_entry_point(plugins: Plugins, ep: EntryPoint) -> None:
+    dist = ep.dist.name if ep.dist else None
+    version = ep.dist.version if ep.dist else None
+    label = f"{dist or 'entry point'}: entry point '{ep.name} = {ep.value}'"
+    try:
+        obj = ep.load()
+    except (ImportError, AttributeError) as exc:
+        plugins.problems.append(
+            Problem(
+                f"{label} names nothing importable ({type(exc).__name__}: {exc})",
+                fix="point it at a module or at an object such as the package's registry",
+            )
+        )
+        return
+    except Exception as exc:
+        plugins.problems.append(Problem(f"{label} raised on import: {type(exc).__name__}: {exc}"))
+        return
+    if isinstance(obj, Registry):
+        obj.distribution = obj.distribution or dist
+    elif not (isinstance(obj, ModuleType) or _has_hookimpls(obj)):
+        plugins.problems.append(
+            Problem(
+                f"{label} names a {type(obj).__name__}, which is neither a Registry nor a plugin",
+                fix="name the package's `registry`, or a module with @hookimpl functions",
+            )
+        )
+        return
+    if plugins.manager.is_registered(obj):
+        return
+    try:
+        plugins.register(obj, ep.name, dist, version)
+    except (ValueError, pluggy.PluginValidationError) as exc:
+        plugins.problems.append(Problem(f"{label} could not be registered: {exc}"))
+
+
+def _has_hookimpls(obj: object) -> bool:
+    return any(
+        name.startswith("flowfleet_") and callable(getattr(obj, name, None)) for name in dir(obj)
+    ) and not inspect.isclass(obj)

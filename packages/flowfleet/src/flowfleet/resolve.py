@@ -1,0 +1,300 @@
+"""`resolve`: (flow, DeploymentConfig) pairs -> DesiredDeployment records for one environment.
+
+Pure: it reads no server and no network. Problems are collected, never raised.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError
+
+from flowfleet import desired as ownership
+from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig
+from flowfleet.desired import DesiredDeployment, Schedule
+from flowfleet.environments import Environment
+from flowfleet.infra.base import InfraConfig
+from flowfleet.loader import Fleet
+from flowfleet.problems import Problem
+from flowfleet.registry import Registration
+from flowfleet.workspace import Workspace
+
+FALLBACK_INFRA = "worker"
+
+
+@dataclass
+class Resolution:
+    environment: Environment
+    deployments: list[DesiredDeployment] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Context:
+    fleet: Fleet
+    environment: Environment
+    workspace: Workspace
+    known_environments: list[str]
+    branch: str | None
+    image_tags: Mapping[str, str]
+
+
+def resolve(
+    fleet: Fleet,
+    environment: Environment,
+    workspace: Workspace,
+    known_environments: list[str],
+    *,
+    branch: str | None = None,
+    image_tags: Mapping[str, str] | None = None,
+) -> Resolution:
+    ctx = _Context(fleet, environment, workspace, known_environments, branch, image_tags or {})
+    result = Resolution(environment, problems=list(fleet.problems))
+    seen: dict[str, DesiredDeployment] = {}
+    for package, registration in fleet.registrations():
+        problems: list[Problem] = []
+        deployment = _resolve_one(ctx, package, registration, problems)
+        result.problems.extend(problems)
+        if deployment is None:
+            continue
+        if deployment.full_name in seen:
+            first = seen[deployment.full_name]
+            result.problems.append(
+                Problem(
+                    f"deployment '{deployment.full_name}' is declared twice in environment "
+                    f"'{environment.name}': at {first.source} ({first.package}) "
+                    f"and at {deployment.source} ({deployment.package})",
+                    fix="give one of them another `name`",
+                )
+            )
+            continue
+        seen[deployment.full_name] = deployment
+        result.deployments.append(deployment)
+    result.deployments.sort(key=lambda d: d.full_name)
+    return result
+
+
+def _resolve_one(
+    ctx: _Context, package: str, reg: Registration, problems: list[Problem]
+) -> DesiredDeployment | None:
+    config = reg.config
+    env = ctx.environment
+    full_name = f"{reg.flow.name}/{config.name}"
+
+    def problem(message: str, field_name: str | None = None, fix: str | None = None) -> None:
+        problems.append(Problem(message, package, full_name, field_name, fix, reg.source))
+
+    known = ctx.known_environments
+    for env_name in config.environments or []:
+        if env_name not in known:
+            problem(f"unknown environment '{env_name}' (known: {', '.join(known)})", "environments")
+    for env_name, override in config.overrides.items():
+        if env_name not in known:
+            problem(f"unknown environment '{env_name}' (known: {', '.join(known)})", "overrides")
+        for key in override:
+            if key not in type(config).model_fields or key == "overrides":
+                problem(
+                    f"override for '{env_name}' sets '{key}', which is not a config field",
+                    f"overrides.{env_name}.{key}",
+                    "use a DeploymentConfig field name",
+                )
+    if config.environments is not None and env.name not in config.environments:
+        return None
+
+    if env.name in config.overrides and not problems:
+        try:
+            config = config.with_override(config.overrides[env.name])
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = ".".join(str(p) for p in error["loc"])
+                problem(error["msg"], f"overrides.{env.name}.{loc}")
+            return None
+    if (
+        config.branches is not None
+        and ctx.branch is not None
+        and not any(fnmatch.fnmatchcase(ctx.branch, pattern) for pattern in config.branches)
+    ):
+        return None
+
+    schedules = _schedules(config, problem)
+    infra = _infra(ctx, package, config, problem)
+    parameters = _parameters(reg, config, problem)
+    if problems or infra is None:
+        return None
+
+    member = ctx.workspace.member(package)
+    job_variables: dict[str, Any] = {}
+    image = None
+    if env.single_pool:
+        pool_type = "process"
+        env_vars = getattr(infra, "env", None)
+        if env_vars:
+            job_variables["env"] = dict(env_vars)
+    else:
+        pool_type = infra.work_pool_type()
+        job_variables.update(infra.job_variables())
+        if infra.needs_image():
+            image = _image(ctx, package, member.image_name if member else package, config)
+            job_variables["image"] = image
+    job_variables.update(config.job_variables)
+
+    deployment = DesiredDeployment(
+        package=package,
+        flow=reg.flow.name,
+        name=config.name,
+        full_name=full_name,
+        entrypoint=reg.entrypoint,
+        work_pool=config.work_pool or env.pool_for(infra.pool_key(), package),
+        pool_type=pool_type,
+        infra=infra.type,
+        image=image,
+        job_variables=job_variables,
+        schedules=schedules,
+        paused=not config.active,
+        parameters=parameters,
+        tags=list(dict.fromkeys(config.tags)),
+        labels={
+            ownership.MANAGED: "true",
+            ownership.PROJECT: ctx.workspace.project,
+            ownership.ENV: env.name,
+            ownership.PACKAGE: package,
+        },
+        description=config.description or _first_line(reg.flow.description),
+        version=config.version,
+        concurrency_limit=config.concurrency_limit,
+        source=reg.source,
+        signature=str(inspect.signature(reg.flow.fn)),
+    )
+    deployment._flow = reg.flow
+    ctx.fleet.plugins.hook.flowfleet_adjust_deployment(deployment=deployment, environment=env)
+    return deployment.finalise()
+
+
+def _schedules(config: DeploymentConfig, problem: Any) -> list[Schedule]:
+    from prefect.client.schemas.schedules import CronSchedule, RRuleSchedule
+
+    try:
+        ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problem(
+            f"unknown timezone '{config.timezone}'",
+            "timezone",
+            "use an IANA name such as 'Europe/London' or 'UTC'",
+        )
+        return []
+    set_fields = config.schedule_fields()
+    if len(set_fields) > 1:
+        problem(
+            f"sets {' and '.join(set_fields)}; a deployment takes at most one of "
+            f"{', '.join(SCHEDULE_FIELDS)}",
+            "/".join(set_fields),
+            "keep one, or declare a second deployment with its own name",
+        )
+        return []
+    if config.cron is not None:
+        try:
+            CronSchedule(cron=config.cron, timezone=config.timezone)
+        except ValidationError:
+            problem(
+                f"invalid cron '{config.cron}'",
+                "cron",
+                "use five fields, e.g. '0 9 * * *' for 09:00 daily",
+            )
+            return []
+        return [Schedule(cron=config.cron, timezone=config.timezone)]
+    if config.rrule is not None:
+        try:
+            RRuleSchedule(rrule=config.rrule, timezone=config.timezone)
+        except ValidationError:
+            problem(
+                f"invalid rrule '{config.rrule}'",
+                "rrule",
+                "use an RFC 5545 rule, e.g. 'FREQ=WEEKLY;BYDAY=MO;BYHOUR=8'",
+            )
+            return []
+        return [Schedule(rrule=config.rrule, timezone=config.timezone)]
+    if config.interval is not None:
+        seconds = config.interval.total_seconds()
+        if seconds <= 0:
+            problem(f"interval must be positive, got {seconds:g}s", "interval")
+            return []
+        return [Schedule(interval=seconds, timezone=config.timezone)]
+    return []
+
+
+def _infra(
+    ctx: _Context, package: str, config: DeploymentConfig, problem: Any
+) -> InfraConfig | None:
+    member = ctx.workspace.member(package)
+    default = (
+        (member.options.get("default_infra") if member else None)
+        or ctx.environment.default_infra
+        or FALLBACK_INFRA
+    )
+    value: InfraConfig | dict[str, Any] = config.infra or {"type": default}
+    try:
+        return ctx.fleet.plugins.infra_types.validate(value)
+    except ValueError as exc:
+        if isinstance(exc, ValidationError):
+            for error in exc.errors():
+                loc = ".".join(str(p) for p in error["loc"][1:]) or "infra"
+                problem(error["msg"].removeprefix("Value error, "), f"infra.{loc}")
+        else:
+            problem(str(exc), "infra", "install the plugin that provides it, or use a known type")
+        return None
+
+
+def _parameters(reg: Registration, config: DeploymentConfig, problem: Any) -> dict[str, Any]:
+    signature = inspect.signature(reg.flow.fn)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    params = dict(config.parameters)
+    bad = False
+    if not accepts_any:
+        for name in params:
+            if name not in signature.parameters:
+                accepted = ", ".join(signature.parameters) or "none"
+                problem(
+                    f"flow does not accept parameter '{name}' (accepted: {accepted})",
+                    f"parameters.{name}",
+                )
+                bad = True
+    for name, p in signature.parameters.items():
+        if (
+            p.default is p.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and name not in params
+        ):
+            problem(
+                f"required flow parameter '{name}' has no value and no default",
+                f"parameters.{name}",
+                f"set parameters={{'{name}': ...}}",
+            )
+            bad = True
+    if bad:
+        return params
+    try:
+        reg.flow.validate_parameters(params)
+    except Exception as exc:
+        problem(f"parameters do not match the flow's signature: {exc}", "parameters")
+    return params
+
+
+def _image(ctx: _Context, package: str, image_name: str, config: DeploymentConfig) -> str:
+    registry = ctx.environment.image_registry
+    tag = ctx.image_tags.get(package) or os.environ.get("IMAGE_TAG") or "latest"
+    name = config.image or image_name
+    if registry and "/" not in name:
+        name = f"{registry}/{name}"
+    if "@" not in name and ":" not in name.rsplit("/", 1)[-1]:
+        name = f"{name}:{tag}"
+    return name
+
+
+def _first_line(text: str | None) -> str | None:
+    return text.strip().splitlines()[0] if text and text.strip() else None
