@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -17,8 +18,13 @@ app = typer.Typer(
 )
 
 
+# Each module adds its commands to `app` when imported.
+COMMAND_MODULES = ("inspect", "scaffold")
+
+
 def _register_commands() -> None:
-    from flowfleet.cli import inspect, scaffold  # noqa: F401  (commands register on import)
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"flowfleet.cli.{module}")
 
 
 def fail(*lines: object) -> typer.Exit:

@@ -1,0 +1,121 @@
+"""A local Prefect server on loopback: for `make demo`, `make server`, tests and benchmarks.
+
+It runs `prefect server start` as a child process with its own PREFECT_HOME, so
+its SQLite database (or the PostgreSQL URL given) never touches the user's profile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def is_healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@dataclass
+class LocalServer:
+    port: int
+    home: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.port}/api"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "server.log"
+
+    def stop(self, timeout: float = 20) -> None:
+        """Stop the server this object started (its whole process group), and only it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def server_environment(home: Path, database_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
+        PREFECT_API_DATABASE_CONNECTION_URL=database_url
+        or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+    )
+    return env
+
+
+def start_server(
+    home: Path,
+    port: int | None = None,
+    *,
+    database_url: str | None = None,
+    services: bool = True,
+    ui: bool = False,
+    timeout: float = 90,
+) -> LocalServer:
+    """Start a server and wait until `/api/health` answers; raise with the log tail if not."""
+    home.mkdir(parents=True, exist_ok=True)
+    server = LocalServer(port or free_port(), home)
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST,
+               "--port", str(server.port), "--ui" if ui else "--no-ui"]
+    if not services:
+        command.append("--no-services")
+    log = server.log_path.open("ab")
+    server.process = subprocess.Popen(
+        command, env=server_environment(home, database_url), stdout=log,
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited early; see {server.log_path}:\n"
+                               + _tail(server.log_path))
+        if is_healthy(server.api_url):
+            return server
+        time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(f"the Prefect server was not healthy after {timeout:.0f}s; see "
+                       f"{server.log_path}:\n" + _tail(server.log_path))
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

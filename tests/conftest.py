@@ -1,0 +1,46 @@
+"""Shared fixtures: a real Prefect server on loopback, and the CLI run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowfleet.devserver import LocalServer, start_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One real server (SQLite) for the session; tests keep apart by project or env."""
+    server = start_server(tmp_path_factory.mktemp("prefect-server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def api_env(prefect_server: LocalServer, tmp_path: Path) -> dict[str, str]:
+    """Process environment for a CLI run against the test server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_API_URL=prefect_server.api_url,
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        FLOWFLEET_BRANCH="main",
+    )
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
+            input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run `flowfleet ARGS` in a subprocess, as a user would, and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "flowfleet", *args], env=env, cwd=cwd, input=input,
+        capture_output=True, text=True, timeout=timeout,
+    )
