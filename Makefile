@@ -34,5 +34,16 @@ require-env:
 validate: sync ## Check every package and environment
 	@$(RUN) flowfleet validate
 
-list: sync require-env ## List what ENV should hold
+list: require-env sync ## List what ENV should hold
 	@$(RUN) flowfleet list --env $(ENV)
+
+plan: require-env sync ## Show what `deploy` would change in ENV
+	@$(RUN) flowfleet plan --env $(ENV)
+
+deploy: require-env sync ## Create ENV's pools if missing, then apply only the difference
+	@$(RUN) flowfleet pools --env $(ENV)
+	@$(RUN) flowfleet deploy --env $(ENV) $(ARGS)
+
+build: sync ## Build one package's image: PACKAGE=sales [ENV=dev] [ENGINE=podman] [PUSH=1]
+	@if [ -z "$(PACKAGE)" ]; then echo "error: set PACKAGE, e.g. make build PACKAGE=sales" >&2; exit 1; fi
+	@$(RUN) flowfleet images build $(PACKAGE) $(if $(ENV),--env $(ENV)) --engine $(or $(ENGINE),docker) $(if $(PUSH),--push)

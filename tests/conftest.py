@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """One real server (SQLite) for the session; tests keep apart by project or env."""
-    server = start_server(tmp_path_factory.mktemp("prefect-server"))
+    # A short scheduler loop, so tests can watch scheduled runs survive a redeploy.
+    server = start_server(
+        tmp_path_factory.mktemp("prefect-server"),
+        settings={"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "3"},
+    )
     try:
         yield server
     finally:

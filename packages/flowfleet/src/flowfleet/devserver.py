@@ -68,7 +68,9 @@ class LocalServer:
             self.process.wait()
 
 
-def server_environment(home: Path, database_url: str | None = None) -> dict[str, str]:
+def server_environment(
+    home: Path, database_url: str | None = None, settings: dict[str, str] | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
         PREFECT_HOME=str(home),
@@ -77,6 +79,7 @@ def server_environment(home: Path, database_url: str | None = None) -> dict[str,
         PREFECT_API_DATABASE_CONNECTION_URL=database_url
         or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
     )
+    env.update(settings or {})
     return env
 
 
@@ -87,31 +90,50 @@ def start_server(
     database_url: str | None = None,
     services: bool = True,
     ui: bool = False,
+    settings: dict[str, str] | None = None,
     timeout: float = 90,
 ) -> LocalServer:
     """Start a server and wait until `/api/health` answers; raise with the log tail if not."""
     home.mkdir(parents=True, exist_ok=True)
     server = LocalServer(port or free_port(), home)
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST,
-               "--port", str(server.port), "--ui" if ui else "--no-ui"]
+    command = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        HOST,
+        "--port",
+        str(server.port),
+        "--ui" if ui else "--no-ui",
+    ]
     if not services:
         command.append("--no-services")
     log = server.log_path.open("ab")
     server.process = subprocess.Popen(
-        command, env=server_environment(home, database_url), stdout=log,
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        command,
+        env=server_environment(home, database_url, settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"the Prefect server exited early; see {server.log_path}:\n"
-                               + _tail(server.log_path))
+            raise RuntimeError(
+                f"the Prefect server exited early; see {server.log_path}:\n"
+                + _tail(server.log_path)
+            )
         if is_healthy(server.api_url):
             return server
         time.sleep(0.25)
     server.stop()
-    raise RuntimeError(f"the Prefect server was not healthy after {timeout:.0f}s; see "
-                       f"{server.log_path}:\n" + _tail(server.log_path))
+    raise RuntimeError(
+        f"the Prefect server was not healthy after {timeout:.0f}s; see "
+        f"{server.log_path}:\n" + _tail(server.log_path)
+    )
 
 
 def _tail(path: Path, lines: int = 15) -> str:

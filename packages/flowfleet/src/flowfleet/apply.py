@@ -1,0 +1,193 @@
+"""Apply a plan with Prefect's own client: only what the plan says, each pair once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+
+from flowfleet.desired import DesiredDeployment, Schedule
+from flowfleet.errors import describe_error
+from flowfleet.observed import ServerState
+from flowfleet.plan import Change, Plan
+
+Status = Literal["created", "updated", "unchanged", "deleted", "failed", "skipped"]
+PAST_TENSE: dict[str, Status] = {"create": "created", "update": "updated", "delete": "deleted"}
+
+
+class Outcome(BaseModel):
+    full_name: str
+    status: Status
+    details: str = ""
+
+
+class Report(BaseModel):
+    environment: str
+    api_url: str
+    outcomes: list[Outcome] = Field(default_factory=list)
+    writes: int = 0
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return counts
+
+
+def prefect_schedule(schedule: Schedule) -> Any:
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+
+    if schedule.cron is not None:
+        return CronSchedule(cron=schedule.cron, timezone=schedule.timezone)
+    if schedule.rrule is not None:
+        return RRuleSchedule(rrule=schedule.rrule, timezone=schedule.timezone)
+    # A fixed anchor keeps interval runs on the same grid across redeploys.
+    anchor = datetime(2020, 1, 1, tzinfo=ZoneInfo(schedule.timezone))
+    return IntervalSchedule(
+        interval=timedelta(seconds=schedule.interval or 0),
+        anchor_date=anchor,
+        timezone=schedule.timezone,
+    )
+
+
+def deployment_body(want: DesiredDeployment, flow_id: str, paused: bool) -> dict[str, Any]:
+    """The POST /deployments/ body, built and checked with Prefect's own schema.
+
+    The client's `create_deployment()` has no `labels` argument, but the body
+    takes them, and they carry flowfleet's ownership marks.
+    """
+    from prefect.client.schemas.actions import DeploymentCreate, DeploymentScheduleCreate
+    from prefect.utilities.callables import parameter_schema
+
+    schema = parameter_schema(want._flow).model_dump() if want._flow is not None else None
+    body = DeploymentCreate(
+        name=want.name,
+        flow_id=flow_id,
+        paused=paused,
+        schedules=[
+            DeploymentScheduleCreate(schedule=prefect_schedule(s), active=True)
+            for s in want.schedules
+        ],
+        concurrency_limit=want.concurrency_limit,
+        parameter_openapi_schema=schema,
+        parameters=want.parameters,
+        tags=want.tags,
+        labels=want.labels,
+        pull_steps=want.pull_steps,
+        work_pool_name=want.work_pool,
+        description=want.description,
+        entrypoint=want.entrypoint,
+        job_variables=want.job_variables,
+        version=want.version,
+    )
+    data = body.model_dump(mode="json", exclude_unset=True)
+    # Prefect 3.9's client schema turns a None description into the string "None".
+    data["description"] = want.description
+    return data
+
+
+async def apply_plan(
+    plan: Plan,
+    desired: dict[str, DesiredDeployment],
+    state: ServerState,
+    client: Any,
+    *,
+    concurrency: int = 2,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Report:
+    """Write the plan's creates, updates and deletes; unchanged ones cost no call."""
+    report = Report(environment=plan.environment, api_url=plan.api_url)
+    report.outcomes.extend(
+        Outcome(full_name=c.full_name, status="unchanged") for c in plan.unchanged
+    )
+    flow_ids = dict(state.flow_ids)
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    def record(outcome: Outcome) -> None:
+        report.outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+
+    # Flows first, one call per missing flow name (POST /flows/ returns an existing one).
+    writes = plan.create + plan.update
+    for flow_name in sorted({desired[c.full_name].flow for c in writes} - set(flow_ids)):
+        try:
+            report.writes += 1
+            flow_ids[flow_name] = str(await client.create_flow_from_name(flow_name))
+        except Exception as exc:
+            for change in writes:
+                if desired[change.full_name].flow == flow_name:
+                    record(
+                        Outcome(
+                            full_name=change.full_name,
+                            status="failed",
+                            details=f"creating flow '{flow_name}': "
+                            f"{describe_error(exc, plan.api_url)}",
+                        )
+                    )
+
+    async def write(change: Change) -> None:
+        want = desired[change.full_name]
+        if want.flow not in flow_ids:
+            return  # its flow failed above, already reported
+        have = state.deployments.get(change.full_name)
+        paused = want.paused
+        if have is not None and "active" not in change.changes:
+            paused = have.paused  # a pause set on the server outlives redeploys
+        async with limit:
+            try:
+                report.writes += 1
+                response = await client.request(
+                    "POST", "/deployments/", json=deployment_body(want, flow_ids[want.flow], paused)
+                )
+                response.raise_for_status()
+            except Exception as exc:
+                record(
+                    Outcome(
+                        full_name=change.full_name,
+                        status="failed",
+                        details=describe_error(exc, plan.api_url),
+                    )
+                )
+                return
+        record(
+            Outcome(
+                full_name=change.full_name,
+                status=PAST_TENSE[change.action],
+                details=", ".join(change.changes),
+            )
+        )
+
+    async def delete(change: Change) -> None:
+        async with limit:
+            try:
+                report.writes += 1
+                response = await client.request("DELETE", f"/deployments/{change.deployment_id}")
+                if response.status_code != 404:  # already gone is what we wanted
+                    response.raise_for_status()
+            except Exception as exc:
+                record(
+                    Outcome(
+                        full_name=change.full_name,
+                        status="failed",
+                        details=describe_error(exc, plan.api_url),
+                    )
+                )
+                return
+        record(Outcome(full_name=change.full_name, status="deleted", details=change.reason or ""))
+
+    await asyncio.gather(*(write(c) for c in writes), *(delete(c) for c in plan.delete))
+    report.outcomes.sort(key=lambda o: o.full_name)
+    return report

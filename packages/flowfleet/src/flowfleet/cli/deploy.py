@@ -1,0 +1,139 @@
+"""Commands that talk to the server: `plan`, `deploy`, `pools`, `prune`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from flowfleet import engine
+from flowfleet.apply import Outcome, Report
+from flowfleet.cli import app, fail
+from flowfleet.engine import Target
+from flowfleet.render import Output, render_plan, render_report
+
+ENV = typer.Option(..., "--env", "-e", help="Environment name (infra/environments/<env>.toml).")
+OUTPUT = typer.Option(Output.table, "--output", "-o", help="table, json or markdown.")
+PRUNE = typer.Option(
+    False, "--prune", help="Also delete this environment's deployments that are no longer declared."
+)
+ADOPT = typer.Option(
+    False, "--adopt", help="Take over same-named deployments that flowfleet does not own."
+)
+
+
+def console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def progress(total: int):
+    """A progress bar on a terminal, plain lines in CI; both on stderr."""
+    if sys.stderr.isatty() and total:
+        from rich.progress import Progress
+
+        bar = Progress(console=Console(stderr=True), transient=True)
+        task = bar.add_task("applying", total=total)
+        bar.start()
+
+        def step(outcome: Outcome) -> None:
+            bar.advance(task)
+            if outcome.status == "failed":
+                bar.console.print(f"[red]failed[/] {outcome.full_name}: {outcome.details}")
+
+        return step, bar.stop
+
+    def line(outcome: Outcome) -> None:
+        print(f"{outcome.status} {outcome.full_name}", file=sys.stderr, flush=True)
+
+    return line, lambda: None
+
+
+def finish(report: Report, output: Output) -> None:
+    render_report(report, output, console())
+    if not report.ok:
+        raise fail(*(f"{o.full_name}: {o.details}" for o in report.failed))
+
+
+@app.command()
+def plan(
+    env: str = ENV,
+    output: Output = OUTPUT,
+    prune: bool = PRUNE,
+    adopt: bool = ADOPT,
+    detailed_exitcode: bool = typer.Option(
+        False, "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error."
+    ),
+) -> None:
+    """Compare what the environment should hold with its Prefect server; change nothing."""
+    result = asyncio.run(engine.plan(Target.load(env), prune=prune, adopt=adopt))
+    render_plan(result, output, console())
+    if result.blockers:
+        raise fail(*result.blockers)
+    if detailed_exitcode and result.has_changes:
+        raise typer.Exit(2)
+
+
+@app.command()
+def deploy(
+    env: str = ENV,
+    prune: bool = PRUNE,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and write nothing."),
+    adopt: bool = ADOPT,
+    output: Output = OUTPUT,
+    concurrency: int = typer.Option(
+        int(os.environ.get("FLOWFLEET_CONCURRENCY", "2")),
+        "--concurrency",
+        min=1,
+        max=32,
+        help="Writes in flight at once (FLOWFLEET_CONCURRENCY).",
+    ),
+) -> None:
+    """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
+    target = Target.load(env)
+
+    async def run():
+        step, stop = progress(len(target.desired))
+        try:
+            return await engine.deploy(
+                target,
+                prune=prune,
+                adopt=adopt,
+                dry_run=dry_run,
+                concurrency=concurrency,
+                on_outcome=step,
+            )
+        finally:
+            stop()
+
+    planned, report = asyncio.run(run())
+    if report is None:
+        render_plan(planned, output, console())
+        if planned.blockers:
+            raise fail(*planned.blockers)
+        return
+    finish(report, output)
+
+
+@app.command()
+def pools(
+    env: str = ENV,
+    update: bool = typer.Option(False, "--update", help="Replace existing pools' templates."),
+) -> None:
+    """Create the work pools the environment's deployments need, from their infra types."""
+    rows = asyncio.run(engine.pools(Target.load(env), update=update))
+    for name, status, details in rows:
+        print(f"{status:8} {name}: {details}")
+    failed = [
+        f"work pool {name}: {details}" for name, status, details in rows if status == "failed"
+    ]
+    if failed:
+        raise fail(*failed)
+
+
+@app.command()
+def prune(env: str = ENV, output: Output = OUTPUT) -> None:
+    """Delete this environment's managed deployments that are no longer declared."""
+    finish(asyncio.run(engine.prune(Target.load(env))), output)

@@ -1,0 +1,127 @@
+"""Orchestration for one environment: load, read the server, plan, apply.
+
+The CLI calls these; tests call them in-process with their own session or client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flowfleet.apply import Outcome, Report, apply_plan
+from flowfleet.client import api_url_for, prefect_client
+from flowfleet.desired import DesiredDeployment
+from flowfleet.environments import Environment
+from flowfleet.errors import describe_error
+from flowfleet.observed import ServerState, read_server_state
+from flowfleet.plan import Plan, make_plan
+from flowfleet.pools import ensure_pools, required_pools
+from flowfleet.problems import FlowfleetError
+from flowfleet.session import Session
+
+
+@dataclass
+class Target:
+    """The resolved desired state of one environment, ready to compare with its server."""
+
+    session: Session
+    environment: Environment
+    desired: list[DesiredDeployment]
+    api_url: str
+
+    @classmethod
+    def load(cls, env: str, session: Session | None = None) -> Target:
+        """Resolve `env`; any problem stops here, before the server is touched."""
+        session = session or Session()
+        environment = session.environment(env)
+        resolution = session.resolve(environment)
+        if resolution.problems:
+            raise FlowfleetError(*resolution.problems)
+        return cls(session, environment, resolution.deployments, api_url_for(environment))
+
+    def client(self) -> Any:
+        return prefect_client(self.api_url)
+
+    def plan(self, state: ServerState, *, prune: bool = False, adopt: bool = False) -> Plan:
+        return make_plan(
+            self.desired,
+            state,
+            environment=self.environment.name,
+            project=self.session.workspace.project,
+            prune=prune,
+            adopt=adopt,
+            failed_packages=self.session.fleet.failed_packages,
+        )
+
+    async def read(self, client: Any) -> ServerState:
+        try:
+            return await read_server_state(client, self.api_url)
+        except Exception as exc:
+            raise FlowfleetError(
+                f"reading the server failed: {describe_error(exc, self.api_url)}"
+            ) from None
+
+
+async def plan(
+    target: Target, *, prune: bool = False, adopt: bool = False, client: Any = None
+) -> Plan:
+    async with client or target.client() as active:
+        return target.plan(await target.read(active), prune=prune, adopt=adopt)
+
+
+async def deploy(
+    target: Target,
+    *,
+    prune: bool = False,
+    adopt: bool = False,
+    dry_run: bool = False,
+    concurrency: int = 2,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    client: Any = None,
+) -> tuple[Plan, Report | None]:
+    """Plan, then apply unless dry-run or blocked. The report is None when nothing ran."""
+    async with client or target.client() as active:
+        state = await target.read(active)
+        planned = target.plan(state, prune=prune, adopt=adopt)
+        if dry_run or planned.blockers:
+            return planned, None
+        desired = {d.full_name: d for d in target.desired}
+        report = await apply_plan(
+            planned, desired, state, active, concurrency=concurrency, on_outcome=on_outcome
+        )
+        return planned, report
+
+
+async def prune(
+    target: Target, *, client: Any = None, scope: Callable[[Any], bool] | None = None
+) -> Report:
+    """Delete only this environment's managed deployments that are no longer declared."""
+    async with client or target.client() as active:
+        state = await target.read(active)
+        planned = target.plan(state, prune=True)
+        if planned.prune_refused:
+            raise FlowfleetError(planned.prune_refused)
+        deletes = [
+            c for c in planned.delete if scope is None or scope(state.deployments[c.full_name])
+        ]
+        only_deletes = Plan(
+            environment=planned.environment,
+            project=planned.project,
+            api_url=planned.api_url,
+            delete=deletes,
+        )
+        return await apply_plan(only_deletes, {}, ServerState(target.api_url), active)
+
+
+async def pools(
+    target: Target, *, update: bool = False, client: Any = None
+) -> list[tuple[str, str, str]]:
+    async with client or target.client() as active:
+        return await ensure_pools(
+            active,
+            target.api_url,
+            required_pools(target.desired),
+            target.session.fleet.plugins.infra_types,
+            update=update,
+        )

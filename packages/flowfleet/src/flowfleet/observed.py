@@ -1,0 +1,127 @@
+"""What the Prefect server holds, read in a few paged calls and normalised for comparison.
+
+Parsing works on the API's JSON, so the same code serves Prefect's client and a
+plain HTTP reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowfleet import desired as ownership
+from flowfleet.desired import Schedule
+
+PAGE_SIZE = 200  # the server's maximum rows per filter call
+
+
+@dataclass(frozen=True)
+class ObservedDeployment:
+    id: str
+    flow_id: str
+    flow: str
+    name: str
+    paused: bool
+    labels: dict[str, str]
+    spec: dict[str, Any]
+    updated: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow}/{self.name}"
+
+    def managed_by(self, project: str) -> bool:
+        return (
+            self.labels.get(ownership.MANAGED) == "true"
+            and self.labels.get(ownership.PROJECT) == project
+        )
+
+    @property
+    def environment(self) -> str | None:
+        return self.labels.get(ownership.ENV)
+
+    @property
+    def package(self) -> str | None:
+        return self.labels.get(ownership.PACKAGE)
+
+    @property
+    def branch(self) -> str | None:
+        return self.labels.get(ownership.BRANCH)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], flow_name: str) -> ObservedDeployment:
+        labels = {k: str(v) for k, v in (data.get("labels") or {}).items()}
+        limit = (data.get("global_concurrency_limit") or {}).get("limit")
+        spec = {
+            "entrypoint": data.get("entrypoint"),
+            "work_pool": data.get("work_pool_name"),
+            "job_variables": data.get("job_variables") or {},
+            "schedules": [
+                _schedule(s["schedule"]).model_dump(exclude_none=True)
+                for s in data.get("schedules") or []
+            ],
+            "active": labels.get(ownership.ACTIVE) != "false",
+            "parameters": data.get("parameters") or {},
+            "tags": sorted(data.get("tags") or []),
+            "description": data.get("description"),
+            "version": data.get("version"),
+            "concurrency_limit": limit if limit is not None else data.get("concurrency_limit"),
+            "pull_steps": data.get("pull_steps"),
+        }
+        return cls(
+            id=str(data["id"]),
+            flow_id=str(data["flow_id"]),
+            flow=flow_name,
+            name=data["name"],
+            paused=bool(data.get("paused")),
+            labels=labels,
+            spec=spec,
+            updated=data.get("updated"),
+        )
+
+
+def _schedule(data: dict[str, Any]) -> Schedule:
+    timezone = data.get("timezone") or "UTC"
+    if data.get("cron") is not None:
+        return Schedule(cron=data["cron"], timezone=timezone)
+    if data.get("rrule") is not None:
+        return Schedule(rrule=data["rrule"], timezone=timezone)
+    return Schedule(interval=float(data["interval"]), timezone=timezone)
+
+
+@dataclass
+class ServerState:
+    """Every deployment, flow and work pool on the server, by name."""
+
+    api_url: str
+    deployments: dict[str, ObservedDeployment] = field(default_factory=dict)
+    flow_ids: dict[str, str] = field(default_factory=dict)
+    pools: dict[str, str] = field(default_factory=dict)  # pool name -> pool type
+
+
+async def read_server_state(client: Any, api_url: str) -> ServerState:
+    """Page through flows, deployments and work pools with one shared client."""
+    state = ServerState(api_url)
+    flow_names: dict[str, str] = {}
+    for row in await _read_all(client, "/flows/filter"):
+        flow_names[str(row["id"])] = row["name"]
+        state.flow_ids[row["name"]] = str(row["id"])
+    for row in await _read_all(client, "/deployments/filter"):
+        observed = ObservedDeployment.from_json(row, flow_names.get(str(row["flow_id"]), "?"))
+        state.deployments[observed.full_name] = observed
+    for row in await _read_all(client, "/work_pools/filter"):
+        state.pools[row["name"]] = row["type"]
+    return state
+
+
+async def _read_all(client: Any, path: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    while True:
+        response = await client.request(
+            "POST", path, json={"limit": PAGE_SIZE, "offset": len(rows)}
+        )
+        response.raise_for_status()
+        page = response.json()
+        rows.extend(page)
+        if len(page) < PAGE_SIZE:
+            return rows

@@ -1,0 +1,234 @@
+"""The plan: what `deploy` would change, as data. Rendering lives in `render.py`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_core import to_jsonable_python
+
+from flowfleet import desired as ownership
+from flowfleet.desired import DesiredDeployment
+from flowfleet.observed import ObservedDeployment, ServerState
+
+Action = Literal["create", "update", "unchanged", "delete", "conflict"]
+
+# Fields compared field by field; `signature` is only visible through the spec hash.
+COMPARED = (
+    "entrypoint",
+    "work_pool",
+    "job_variables",
+    "schedules",
+    "active",
+    "parameters",
+    "tags",
+    "description",
+    "version",
+    "concurrency_limit",
+    "pull_steps",
+)
+OWNERSHIP_LABELS = (
+    ownership.MANAGED,
+    ownership.PROJECT,
+    ownership.ENV,
+    ownership.PACKAGE,
+    ownership.BRANCH,
+)
+
+
+class Change(BaseModel):
+    full_name: str
+    action: Action
+    package: str | None = None
+    work_pool: str | None = None
+    deployment_id: str | None = None
+    changes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    reason: str | None = None
+
+
+class Plan(BaseModel):
+    environment: str
+    project: str
+    api_url: str
+    create: list[Change] = Field(default_factory=list)
+    update: list[Change] = Field(default_factory=list)
+    unchanged: list[Change] = Field(default_factory=list)
+    delete: list[Change] = Field(default_factory=list)
+    conflicts: list[Change] = Field(default_factory=list)
+    missing_pools: dict[str, str] = Field(default_factory=dict)  # name -> needed type
+    wrong_pools: dict[str, str] = Field(default_factory=dict)  # name -> "has X, needs Y"
+    prune_refused: str | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.create or self.update or self.delete)
+
+    @property
+    def blockers(self) -> list[str]:
+        """Reasons `deploy` must not write anything."""
+        lines = [
+            f"work pool '{name}' does not exist on {self.api_url}; create it with "
+            f"`flowfleet pools --env {self.environment}` (type {kind})"
+            for name, kind in sorted(self.missing_pools.items())
+        ]
+        lines += [f"work pool '{name}' {why}" for name, why in sorted(self.wrong_pools.items())]
+        lines += [f"{c.full_name}: {c.reason}" for c in self.conflicts]
+        if self.prune_refused:
+            lines.append(self.prune_refused)
+        return lines
+
+
+def _jsonable(value: Any) -> Any:
+    return to_jsonable_python(value)
+
+
+def diff(want: DesiredDeployment, have: ObservedDeployment) -> dict[str, dict[str, Any]]:
+    """The fields that differ between the desired spec and the server, as from/to pairs."""
+    desired_spec = _jsonable(want.spec())
+    observed_spec = {
+        **have.spec,
+        "schedules": _without_server_anchor(
+            have.spec.get("schedules") or [], desired_spec["schedules"]
+        ),
+    }
+    changes = {
+        key: {"from": observed_spec.get(key), "to": desired_spec[key]}
+        for key in COMPARED
+        if _jsonable(observed_spec.get(key)) != desired_spec[key]
+    }
+    labels_from = {k: have.labels.get(k) for k in OWNERSHIP_LABELS if have.labels.get(k)}
+    labels_to = {k: want.labels.get(k) for k in OWNERSHIP_LABELS if want.labels.get(k)}
+    if labels_from != labels_to:
+        changes["labels"] = {"from": labels_from, "to": labels_to}
+    if not changes and have.labels.get(ownership.SPEC) != want.labels.get(ownership.SPEC):
+        # Something only the hash sees changed, such as the flow's signature.
+        changes["spec"] = {
+            "from": have.labels.get(ownership.SPEC),
+            "to": want.labels.get(ownership.SPEC),
+        }
+    return changes
+
+
+def _without_server_anchor(
+    observed: list[dict[str, Any]], desired: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Drop the DTSTART line the server adds to an rrule that was written without one."""
+    if any("DTSTART" in (d.get("rrule") or "") for d in desired):
+        return observed
+    return [
+        {
+            **s,
+            "rrule": "\n".join(
+                line for line in s["rrule"].splitlines() if not line.startswith("DTSTART")
+            ),
+        }
+        if s.get("rrule")
+        else s
+        for s in observed
+    ]
+
+
+def make_plan(
+    desired: list[DesiredDeployment],
+    state: ServerState,
+    *,
+    environment: str,
+    project: str,
+    prune: bool = False,
+    adopt: bool = False,
+    failed_packages: set[str] | frozenset[str] = frozenset(),
+    prune_scope: Any = None,
+) -> Plan:
+    """Compare desired with the server. Never plans to touch what this project does not own.
+
+    `prune_scope(observed) -> bool` narrows which managed deployments pruning may
+    consider (branch deployments use it); by default, all of this environment's.
+    """
+    plan = Plan(environment=environment, project=project, api_url=state.api_url)
+    for want in desired:
+        base = dict(full_name=want.full_name, package=want.package, work_pool=want.work_pool)
+        have = state.deployments.get(want.full_name)
+        if have is None:
+            plan.create.append(Change(action="create", **base))
+            continue
+        owner = _foreign_owner(have, project, environment)
+        if owner and not adopt:
+            plan.conflicts.append(
+                Change(
+                    action="conflict",
+                    deployment_id=have.id,
+                    reason=(
+                        f"a deployment with this name already exists and is {owner}; "
+                        "flowfleet will not overwrite it (pass --adopt to take it over)"
+                    ),
+                    **base,
+                )
+            )
+            continue
+        changes = diff(want, have)
+        if owner:
+            changes.setdefault("labels", {"from": {}, "to": {}})
+        action = "update" if changes else "unchanged"
+        getattr(plan, action).append(
+            Change(action=action, deployment_id=have.id, changes=changes, **base)
+        )
+
+    _check_pools(plan, desired, state)
+    if prune:
+        _plan_prune(plan, desired, state, project, environment, failed_packages, prune_scope)
+    return plan
+
+
+def _foreign_owner(have: ObservedDeployment, project: str, environment: str) -> str | None:
+    if have.labels.get(ownership.MANAGED) != "true":
+        return "not managed by flowfleet"
+    if have.labels.get(ownership.PROJECT) != project:
+        return f"managed by project '{have.labels.get(ownership.PROJECT)}'"
+    if have.environment != environment:
+        return f"managed by environment '{have.environment}'"
+    return None
+
+
+def _check_pools(plan: Plan, desired: list[DesiredDeployment], state: ServerState) -> None:
+    for want in desired:
+        kind = state.pools.get(want.work_pool)
+        if kind is None:
+            plan.missing_pools[want.work_pool] = want.pool_type
+        elif kind != want.pool_type:
+            plan.wrong_pools[want.work_pool] = (
+                f"has type '{kind}' but {want.full_name} needs '{want.pool_type}'"
+            )
+
+
+def _plan_prune(
+    plan: Plan,
+    desired: list[DesiredDeployment],
+    state: ServerState,
+    project: str,
+    environment: str,
+    failed: set[str] | frozenset[str],
+    scope: Any,
+) -> None:
+    if failed:
+        names = ", ".join(sorted(p for p in failed if p != "*")) or "an entry point"
+        plan.prune_refused = (
+            f"refusing to prune: {names} did not load cleanly, so its deployments "
+            "could look removed; fix the load errors first"
+        )
+        return
+    wanted = {d.full_name for d in desired}
+    for have in state.deployments.values():
+        if have.full_name in wanted or not have.managed_by(project):
+            continue
+        if have.environment != environment or (scope and not scope(have)):
+            continue
+        plan.delete.append(
+            Change(
+                full_name=have.full_name,
+                action="delete",
+                package=have.package,
+                deployment_id=have.id,
+                work_pool=have.spec.get("work_pool"),
+                reason="no longer declared",
+            )
+        )

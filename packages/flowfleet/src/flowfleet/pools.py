@@ -1,0 +1,89 @@
+"""Work pools: the ones an environment's deployments need, created from their infra type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flowfleet.desired import DesiredDeployment
+from flowfleet.errors import describe_error
+from flowfleet.plugins import InfraTypes
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    name: str
+    type: str
+    infra: str
+
+    def base_job_template(self, infra_types: InfraTypes) -> dict[str, Any]:
+        """The infra type's own template (prefect-aws's for ECS), else the worker default."""
+        cls = infra_types.types.get(self.infra)
+        template = cls.base_job_template() if cls and _pool_type_of(cls) == self.type else None
+        if template is None and self.type == "process":
+            from prefect.workers.process import ProcessWorker
+
+            template = ProcessWorker.get_default_base_job_template()
+        return template or {}
+
+
+def _pool_type_of(cls: type) -> str:
+    return getattr(cls, "pool_type", "")
+
+
+def required_pools(deployments: list[DesiredDeployment]) -> list[PoolSpec]:
+    pools: dict[str, PoolSpec] = {}
+    for d in deployments:
+        pools.setdefault(d.work_pool, PoolSpec(d.work_pool, d.pool_type, d.infra))
+    return sorted(pools.values(), key=lambda p: p.name)
+
+
+async def ensure_pools(
+    client: Any,
+    api_url: str,
+    pools: list[PoolSpec],
+    infra_types: InfraTypes,
+    *,
+    update: bool = False,
+) -> list[tuple[str, str, str]]:
+    """Create missing pools; leave existing ones alone unless `update`.
+
+    Returns (pool, status, details) rows; status is created, updated, exists or failed.
+    """
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    rows = []
+    for pool in pools:
+        try:
+            try:
+                existing = await client.read_work_pool(pool.name)
+            except ObjectNotFound:
+                existing = None
+            if existing is None:
+                await client.create_work_pool(
+                    WorkPoolCreate(
+                        name=pool.name,
+                        type=pool.type,
+                        base_job_template=pool.base_job_template(infra_types),
+                    )
+                )
+                rows.append((pool.name, "created", f"type {pool.type}"))
+            elif existing.type != pool.type:
+                rows.append(
+                    (
+                        pool.name,
+                        "failed",
+                        f"exists with type '{existing.type}', needs '{pool.type}'",
+                    )
+                )
+            elif update:
+                await client.update_work_pool(
+                    pool.name, WorkPoolUpdate(base_job_template=pool.base_job_template(infra_types))
+                )
+                rows.append((pool.name, "updated", "base job template replaced"))
+            else:
+                rows.append((pool.name, "exists", "left alone (pass --update to refresh)"))
+        except Exception as exc:
+            rows.append((pool.name, "failed", describe_error(exc, api_url)))
+    return rows

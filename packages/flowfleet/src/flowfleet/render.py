@@ -1,0 +1,149 @@
+"""Render plans and apply reports as a rich table, JSON, or Markdown for a PR comment."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from flowfleet.apply import Report
+from flowfleet.plan import Change, Plan
+
+SECTIONS = ("create", "update", "unchanged", "delete")
+STYLE = {
+    "create": "green",
+    "created": "green",
+    "update": "yellow",
+    "updated": "yellow",
+    "delete": "red",
+    "deleted": "red",
+    "failed": "bold red",
+    "conflict": "bold red",
+    "unchanged": "dim",
+}
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _details(change: Change) -> str:
+    if change.reason and not change.changes:
+        return change.reason
+    return "; ".join(
+        f"{k}: {_short(v['from'], 30)} → {_short(v['to'], 30)}" for k, v in change.changes.items()
+    )
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "environment": plan.environment,
+        "project": plan.project,
+        "api_url": plan.api_url,
+    }
+    for section in (*SECTIONS, "conflicts"):
+        data[section] = [
+            c.model_dump(
+                exclude_none=True,
+                exclude={"action"} | (set() if section == "update" else {"changes"}),
+            )
+            for c in getattr(plan, section)
+        ]
+    data["blockers"] = plan.blockers
+    return data
+
+
+def plan_markdown(plan: Plan) -> str:
+    counts = ", ".join(
+        f"{len(getattr(plan, s))} to {s}"
+        if s != "unchanged"
+        else f"{len(plan.unchanged)} unchanged"
+        for s in SECTIONS
+    )
+    lines = [f"### flowfleet plan for `{plan.environment}`", "", counts, ""]
+    rows = plan.create + plan.update + plan.delete + plan.conflicts
+    if rows:
+        lines += ["| Deployment | Action | Work pool | Details |", "|---|---|---|---|"]
+        lines += [
+            f"| `{c.full_name}` | {c.action} | {c.work_pool or ''} | {_cell(_details(c))} |"
+            for c in rows
+        ]
+    for blocker in plan.blockers:
+        lines.append(f"\n> **blocked:** {blocker}")
+    return "\n".join(lines) + "\n"
+
+
+def plan_table(plan: Plan, console: Console) -> None:
+    table = Table(title=f"Plan for {plan.environment} ({plan.api_url})")
+    for column in ("Deployment", "Action", "Work pool", "Details"):
+        table.add_column(column, overflow="fold")
+    for change in plan.create + plan.update + plan.delete + plan.conflicts + plan.unchanged:
+        style = STYLE.get(change.action, "")
+        table.add_row(
+            change.full_name,
+            f"[{style}]{change.action}[/]",
+            change.work_pool or "",
+            _details(change),
+        )
+    console.print(table)
+    console.print(
+        f"{len(plan.create)} to create, {len(plan.update)} to update, "
+        f"{len(plan.delete)} to delete, {len(plan.unchanged)} unchanged."
+    )
+
+
+def render_plan(plan: Plan, output: Output, console: Console) -> None:
+    if output is Output.json:
+        print(json.dumps(plan_json(plan), indent=2, default=str))
+    elif output is Output.markdown:
+        print(plan_markdown(plan), end="")
+    else:
+        plan_table(plan, console)
+
+
+def render_report(report: Report, output: Output, console: Console) -> None:
+    counts = report.counts()
+    if output is Output.json:
+        print(
+            json.dumps(
+                {
+                    "environment": report.environment,
+                    "api_url": report.api_url,
+                    "results": [o.model_dump() for o in report.outcomes],
+                    "summary": counts,
+                    "writes": report.writes,
+                    "ok": report.ok,
+                },
+                indent=2,
+            )
+        )
+        return
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
+    if output is Output.markdown:
+        print(f"### flowfleet deploy to `{report.environment}`\n\n{summary}\n")
+        print("| Name | Status | Details |\n|---|---|---|")
+        for o in report.outcomes:
+            print(f"| `{o.full_name}` | {o.status} | {_cell(o.details)} |")
+        return
+    table = Table(title="Deployments")
+    for column in ("Name", "Status", "Details"):
+        table.add_column(column, overflow="fold")
+    for o in report.outcomes:
+        table.add_row(o.full_name, f"[{STYLE.get(o.status, '')}]{o.status}[/]", o.details)
+    console.print(table)
+    verdict = "Failed to apply every change" if report.failed else "Applied"
+    console.print(f"{verdict}: {summary}.")

@@ -1,0 +1,113 @@
+"""A throwaway project for deploy tests against the real test server.
+
+Each fleet has its own workspace folder, project name and flow names, so tests
+sharing one Prefect server never touch each other's deployments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prefect import flow
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+from flowfleet import DeploymentConfig, Registry, engine
+from flowfleet.engine import Target
+from flowfleet.plugins import load_plugins
+from flowfleet.session import Session
+from flowfleet.workspace import Workspace
+
+READS = ("/filter", "/health", "/count")
+
+
+def etl(days: int = 1, region: str = "emea") -> int:
+    return days
+
+
+class WriteCounter:
+    """Counts the HTTP requests that could change the server (anything but reads)."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    async def __call__(self, request: httpx.Request) -> None:
+        if request.method != "GET" and not request.url.path.endswith(READS):
+            self.writes.append(f"{request.method} {request.url.path}")
+
+
+class DeployFleet:
+    def __init__(self, root: Path, api_url: str):
+        self.uid = uuid.uuid4().hex[:8]
+        self.project = f"test-{self.uid}"
+        self.api_url = api_url
+        self.pool = f"proc-{self.uid}"
+        envs = root / "infra" / "environments"
+        envs.mkdir(parents=True)
+        (root / "pyproject.toml").write_text(
+            f'[tool.uv.workspace]\nmembers = []\n[tool.flowfleet]\nproject = "{self.project}"\n'
+        )
+        for env in ("test", "other"):
+            (envs / f"{env}.toml").write_text(
+                f'api_url = "{api_url}"\ndefault_infra = "worker"\n'
+                f'[pools]\nworker = "{self.pool}"\n'
+            )
+        self.workspace = Workspace(root, self.project)
+        self.registry = Registry(package=__name__)
+        self.registry.distribution = "team-flows"
+        self.failing_package: str | None = None
+
+    def flow_name(self, short: str) -> str:
+        return f"{short}-{self.uid}"
+
+    def add(self, short: str, **config: Any) -> None:
+        """Declare one deployment of a flow named `<short>-<uid>`."""
+        new_flow = flow(name=self.flow_name(short))(etl)
+        self.registry(DeploymentConfig(**config))(new_flow)
+
+    def remove(self, short: str) -> None:
+        name = self.flow_name(short)
+        self.registry.registrations[:] = [
+            r for r in self.registry.registrations if r.flow.name != name
+        ]
+
+    def target(self, env: str = "test") -> Target:
+        plugins = load_plugins(entry_point_group=None)
+        plugins.register(self.registry, "team", "team-flows", "0")
+        if self.failing_package:
+            broken = Registry(package=self.failing_package)
+            broken.distribution = "broken-flows"
+            plugins.register(broken, "broken", "broken-flows", "0")
+        return Target.load(env, Session(workspace=self.workspace, plugins=plugins))
+
+    def client(self, counter: WriteCounter | None = None) -> PrefectClient:
+        hooks = {"request": [counter]} if counter else {}
+        return PrefectClient(api=self.api_url, httpx_settings={"event_hooks": hooks})
+
+    def deploy(self, env: str = "test", counter: WriteCounter | None = None, **options: Any):
+        target = self.target(env)
+        asyncio.run(engine.pools(target))
+        return asyncio.run(engine.deploy(target, client=self.client(counter), **options))
+
+    def plan(self, env: str = "test", **options: Any):
+        return asyncio.run(engine.plan(self.target(env), **options))
+
+    def server_deployments(self) -> dict[str, Any]:
+        """Every deployment on the server whose flow belongs to this fleet, by full name."""
+
+        async def read() -> dict[str, Any]:
+            mine = FlowFilter(name=FlowFilterName(like_=self.uid))
+            async with PrefectClient(api=self.api_url) as client:
+                flows = {str(f.id): f.name for f in await client.read_flows(flow_filter=mine)}
+                found = {}
+                for d in await client.read_deployments(flow_filter=mine):
+                    name = flows.get(str(d.flow_id), "")
+                    if name.endswith(self.uid):
+                        found[f"{name}/{d.name}"] = d
+                return found
+
+        return asyncio.run(read())
