@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from flowfleet.environments import Environment, environment_names, load_environment
+from flowfleet.images import LazyImageTags
 from flowfleet.loader import Fleet, load_fleet
 from flowfleet.plugins import Plugins, load_plugins
 from flowfleet.resolve import Resolution, resolve
@@ -30,5 +31,15 @@ class Session:
 
     def resolve(self, environment: Environment, branch: str | None = None) -> Resolution:
         return resolve(
-            self.fleet, environment, self.workspace, self.known_environments, branch=branch
+            self.fleet,
+            environment,
+            self.workspace,
+            self.known_environments,
+            branch=branch,
+            image_tags=self.image_tags,
         )
+
+    @cached_property
+    def image_tags(self) -> LazyImageTags:
+        """Content-addressed tags (`IMAGE_TAG` wins), computed only if an image is needed."""
+        return LazyImageTags(self.workspace)

@@ -1,0 +1,151 @@
+"""`flowfleet images`: content-addressed tags, per-package builds, and what changed since a ref."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flowfleet import images
+from flowfleet.cli import app, fail
+from flowfleet.session import Session
+
+images_app = typer.Typer(
+    help="Per-package images: content-addressed tags, builds, and what changed.",
+    no_args_is_help=True,
+)
+app.add_typer(images_app, name="images")
+
+
+class Engine(StrEnum):
+    docker = "docker"
+    podman = "podman"
+    buildah = "buildah"
+
+
+class TagsFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def build_command(
+    engine: Engine,
+    root: Path,
+    package: str,
+    reference: str,
+    *,
+    base_image: str | None = None,
+    extra: list[str] | None = None,
+) -> list[str]:
+    """The engine's build command for one package, from the workspace root as context."""
+    command = [engine.value, "build", "-f", str(root / images.DOCKERFILE)]
+    command += ["--build-arg", f"PACKAGE={package}"]
+    if base_image:
+        command += ["--build-arg", f"BASE_IMAGE={base_image}"]
+    return [*command, "-t", reference, *(extra or []), str(root)]
+
+
+@images_app.command("tags")
+def tags(
+    env: str = typer.Option(..., "--env", "-e", help="Environment: its image registry."),
+    output: TagsFormat = typer.Option(TagsFormat.table, "--output", "-o"),
+    image_tag: str | None = typer.Option(
+        None, "--image-tag", help="Use this tag for every package (also: IMAGE_TAG)."
+    ),
+) -> None:
+    """Each flow package, its content-addressed tag and its image reference."""
+    session = Session()
+    environment = session.environment(env)
+    found = images.compute(images.WorkingTree(session.workspace.root))
+    override = images.override_tag(image_tag)
+    rows = [
+        {
+            "package": name,
+            "team": inputs.package.team,
+            "path": inputs.package.path,
+            "image": inputs.reference(environment, override),
+            "tag": override or inputs.tag,
+            "content_tag": inputs.tag,
+            "members": list(inputs.members),
+        }
+        for name, inputs in found.items()
+    ]
+    if output is TagsFormat.json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Images for {env}")
+    for column in ("Package", "Team", "Tag", "Image", "Workspace packages"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["package"], row["team"], row["tag"], row["image"], ", ".join(row["members"])
+        )
+    Console(width=200).print(table)
+
+
+@images_app.command(
+    "build", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def build(
+    ctx: typer.Context,
+    package: str = typer.Argument(..., help="Team (`sales`) or distribution (`sales-flows`)."),
+    env: str | None = typer.Option(
+        None, "--env", "-e", help="Environment whose image registry names the image."
+    ),
+    engine: Engine = typer.Option(Engine.docker, "--engine", help="The container engine."),
+    push: bool = typer.Option(False, "--push", help="Push the image after building it."),
+    image_tag: str | None = typer.Option(
+        None, "--image-tag", help="Tag instead of the content-addressed one (also: IMAGE_TAG)."
+    ),
+    base_image: str | None = typer.Option(
+        None, "--base-image", help="BASE_IMAGE build argument (default: the Dockerfile's)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands, run nothing."),
+) -> None:
+    """Build one package's image from infra/docker/Dockerfile; arguments after `--` go to
+    the engine (e.g. `-- --volume /etc/ssl/certs:/etc/ssl/certs:ro`)."""
+    session = Session()
+    root = session.workspace.root
+    environment = session.environment(env) if env else None
+    inputs = images.find(images.compute(images.WorkingTree(root)), package)
+    reference = inputs.reference(environment, images.override_tag(image_tag))
+    commands = [
+        build_command(
+            engine, root, inputs.package.name, reference, base_image=base_image, extra=ctx.args
+        )
+    ]
+    if push:
+        commands.append([engine.value, "push", reference])
+    for command in commands:
+        print(f"$ {shlex.join(command)}", file=sys.stderr, flush=True)
+        if dry_run:
+            continue
+        try:
+            code = subprocess.run(command).returncode
+        except FileNotFoundError:
+            raise fail(f"{engine.value} not found: install it or pick --engine") from None
+        if code != 0:
+            raise fail(f"{command[0]} {command[1]} failed with exit code {code}")
+    print(reference)
+
+
+@images_app.command("changed")
+def changed(
+    base: str | None = typer.Option(
+        None, "--base", help="Git ref to compare with; without it every package counts."
+    ),
+    env: str | None = typer.Option(
+        None, "--env", "-e", help="Environment whose image registry prefixes `image`."
+    ),
+) -> None:
+    """Print a GitHub Actions matrix of the flow packages whose image tag changed since BASE."""
+    session = Session()
+    environment = session.environment(env) if env else None
+    print(json.dumps(images.changed(session.workspace, base, environment)))
