@@ -8,6 +8,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --all-packages --locked
 STATE := .state
 PORT ?= 4200
+# Server, worker and demo run: PID files, logs and the SQLite DB live in $(STATE).
+LOCAL = $(RUN) python -m flowfleet.local --state $(STATE) --port $(PORT)
 
 .PHONY: help uv sync lint test plan deploy pools validate list demo server worker down build bench require-env
 
@@ -47,3 +49,15 @@ deploy: require-env sync ## Create ENV's pools if missing, then apply only the d
 build: sync ## Build one package's image: PACKAGE=sales [ENV=dev] [ENGINE=podman] [PUSH=1]
 	@if [ -z "$(PACKAGE)" ]; then echo "error: set PACKAGE, e.g. make build PACKAGE=sales" >&2; exit 1; fi
 	@$(RUN) flowfleet images build $(PACKAGE) $(if $(ENV),--env $(ENV)) --engine $(or $(ENGINE),docker) $(if $(PUSH),--push)
+
+demo: sync ## Local server, pools, every deployment, a worker and a real sales ETL run (PORT=4200)
+	@$(LOCAL) demo
+
+server: sync ## Start (or reuse) a local Prefect server in the background, UI included (PORT=4200)
+	@$(LOCAL) server
+
+worker: require-env sync ## Start a process worker on ENV's pool in the background: ENV=local [POOL=...]
+	@$(LOCAL) worker --env $(ENV) $(if $(POOL),--pool $(POOL))
+
+down: uv ## Stop only the server and worker that demo/server/worker started (PID files in .state/)
+	@$(LOCAL) down

@@ -75,26 +75,32 @@ class DeployFleet:
             r for r in self.registry.registrations if r.flow.name != name
         ]
 
-    def target(self, env: str = "test") -> Target:
+    def target(self, env: str = "test", branch: str | None = None) -> Target:
         plugins = load_plugins(entry_point_group=None)
         plugins.register(self.registry, "team", "team-flows", "0")
         if self.failing_package:
             broken = Registry(package=self.failing_package)
             broken.distribution = "broken-flows"
             plugins.register(broken, "broken", "broken-flows", "0")
-        return Target.load(env, Session(workspace=self.workspace, plugins=plugins))
+        return Target.load(env, Session(workspace=self.workspace, plugins=plugins), branch)
 
     def client(self, counter: WriteCounter | None = None) -> PrefectClient:
         hooks = {"request": [counter]} if counter else {}
         return PrefectClient(api=self.api_url, httpx_settings={"event_hooks": hooks})
 
-    def deploy(self, env: str = "test", counter: WriteCounter | None = None, **options: Any):
-        target = self.target(env)
+    def deploy(
+        self,
+        env: str = "test",
+        counter: WriteCounter | None = None,
+        branch: str | None = None,
+        **options: Any,
+    ):
+        target = self.target(env, branch)
         asyncio.run(engine.pools(target))
         return asyncio.run(engine.deploy(target, client=self.client(counter), **options))
 
-    def plan(self, env: str = "test", **options: Any):
-        return asyncio.run(engine.plan(self.target(env), **options))
+    def plan(self, env: str = "test", branch: str | None = None, **options: Any):
+        return asyncio.run(engine.plan(self.target(env, branch), **options))
 
     def server_deployments(self) -> dict[str, Any]:
         """Every deployment on the server whose flow belongs to this fleet, by full name."""

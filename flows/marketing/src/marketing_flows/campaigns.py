@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flowfleet import DeploymentConfig, Worker
 from prefect import flow, task
 
+from flowfleet import DeploymentConfig, Worker
 from marketing_flows import registry
 
 

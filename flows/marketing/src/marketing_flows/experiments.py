@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flowfleet import DeploymentConfig
 from prefect import flow
 
+from flowfleet import DeploymentConfig
 from marketing_flows import registry
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flowfleet import DeploymentConfig, EcsTask
 from prefect import flow
 
+from flowfleet import DeploymentConfig, EcsTask
 from marketing_flows import registry
 
 

@@ -6,9 +6,9 @@ import json
 from importlib.resources import files
 from pathlib import Path
 
-from flowfleet import DeploymentConfig, EcsTask
 from prefect import flow, task
 
+from flowfleet import DeploymentConfig, EcsTask
 from sales_flows import registry
 
 SAMPLE_DATA = str(files("sales_flows") / "data" / "customers.json")

@@ -69,9 +69,8 @@ def deployment_body(want: DesiredDeployment, flow_id: str, paused: bool) -> dict
     takes them, and they carry flowfleet's ownership marks.
     """
     from prefect.client.schemas.actions import DeploymentCreate, DeploymentScheduleCreate
-    from prefect.utilities.callables import parameter_schema
 
-    schema = parameter_schema(want._flow).model_dump() if want._flow is not None else None
+    schema = want.flow_parameter_schema()
     body = DeploymentCreate(
         name=want.name,
         flow_id=flow_id,

@@ -6,6 +6,8 @@ never printed or written anywhere.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
 from typing import Any
 
@@ -29,3 +31,52 @@ def prefect_client(api_url: str) -> Any:
     from prefect.client.orchestration import PrefectClient
 
     return PrefectClient(api=api_url, api_key=os.environ.get("PREFECT_API_KEY"))
+
+
+class HttpReader:
+    """Plain-HTTP reads for planning, with the same credentials as Prefect's client.
+
+    `import prefect` costs seconds; a plan that finds nothing to change need not
+    pay it. Reads are idempotent, so connection errors, 429 and 5xx are retried.
+    """
+
+    RETRIES = 4
+
+    def __init__(self, api_url: str):
+        import httpx
+
+        headers = {}
+        if key := os.environ.get("PREFECT_API_KEY"):
+            headers["Authorization"] = f"Bearer {key}"
+        elif auth := os.environ.get("PREFECT_API_AUTH_STRING"):
+            headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+        self._client = httpx.AsyncClient(
+            base_url=api_url,
+            headers=headers,
+            timeout=float(os.environ.get("PREFECT_API_REQUEST_TIMEOUT", "60")),
+        )
+
+    async def __aenter__(self) -> HttpReader:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._client.aclose()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        for attempt in range(1, self.RETRIES + 1):
+            last = attempt == self.RETRIES
+            try:
+                response = await self._client.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if last:
+                    raise
+            else:
+                if response.status_code not in RETRY_STATUSES or last:
+                    return response
+            await asyncio.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+RETRY_STATUSES = {429, 502, 503, 504}

@@ -18,6 +18,10 @@ ACTIVE = "flowfleet.active"
 BRANCH = "flowfleet.branch"
 
 
+# Kept for planning and caching, left out of `flowfleet list`.
+INTERNAL_FIELDS = {"pool_type", "pull_steps", "source", "signature", "parameter_schema"}
+
+
 class Schedule(BaseModel):
     """One schedule: exactly one of cron, interval (seconds) or rrule, in a timezone."""
 
@@ -61,8 +65,9 @@ class DesiredDeployment(BaseModel):
     version: str | None = None
     concurrency_limit: int | None = None
     pull_steps: list[dict[str, Any]] | None = None
-    source: str = Field(default="", exclude=True)
-    signature: str = Field(default="", exclude=True)
+    source: str = ""  # "path:line" of the decorator, for messages
+    signature: str = ""  # the flow's signature: part of the spec hash
+    parameter_schema: dict[str, Any] | None = None  # filled when the flow is not at hand
 
     _flow: Any = PrivateAttr(default=None)
 
@@ -87,6 +92,14 @@ class DesiredDeployment(BaseModel):
         canonical = json.dumps(self.spec(), sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
+    def flow_parameter_schema(self) -> dict[str, Any] | None:
+        """The OpenAPI schema of the flow's parameters, as the server's UI and runs use it."""
+        if self.parameter_schema is None and self._flow is not None:
+            from prefect.utilities.callables import parameter_schema
+
+            self.parameter_schema = parameter_schema(self._flow).model_dump()
+        return self.parameter_schema
+
     def finalise(self) -> DesiredDeployment:
         """Stamp the ownership labels; call after every edit."""
         self.labels = {
@@ -98,6 +111,6 @@ class DesiredDeployment(BaseModel):
 
     def listing(self) -> dict[str, Any]:
         """The `flowfleet list --output json` object."""
-        data = self.model_dump(mode="json", exclude={"pool_type", "pull_steps"})
+        data = self.model_dump(mode="json", exclude=INTERNAL_FIELDS)
         data["schedules"] = [s.model_dump(exclude_none=True) for s in self.schedules]
         return data

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,15 @@ def server_environment(
     return env
 
 
+class ServerStartError(RuntimeError):
+    """The server exited or never became healthy; `log_path` holds its output."""
+
+    def __init__(self, reason: str, log_path: Path) -> None:
+        super().__init__(f"{reason}; see {log_path}:\n" + _tail(log_path))
+        self.reason = reason
+        self.log_path = log_path
+
+
 def start_server(
     home: Path,
     port: int | None = None,
@@ -94,6 +104,23 @@ def start_server(
     timeout: float = 90,
 ) -> LocalServer:
     """Start a server and wait until `/api/health` answers; raise with the log tail if not."""
+    server = launch_server(
+        home, port, database_url=database_url, services=services, ui=ui, settings=settings
+    )
+    wait_until_healthy(server, timeout)
+    return server
+
+
+def launch_server(
+    home: Path,
+    port: int | None = None,
+    *,
+    database_url: str | None = None,
+    services: bool = True,
+    ui: bool = False,
+    settings: dict[str, str] | None = None,
+) -> LocalServer:
+    """Start `prefect server start` in its own session (process group) without waiting."""
     home.mkdir(parents=True, exist_ok=True)
     server = LocalServer(port or free_port(), home)
     command = [
@@ -110,29 +137,42 @@ def start_server(
     ]
     if not services:
         command.append("--no-services")
-    log = server.log_path.open("ab")
-    server.process = subprocess.Popen(
-        command,
-        env=server_environment(home, database_url, settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"the Prefect server exited early; see {server.log_path}:\n"
-                + _tail(server.log_path)
-            )
-        if is_healthy(server.api_url):
-            return server
-        time.sleep(0.25)
+    with server.log_path.open("ab") as log:
+        server.process = subprocess.Popen(
+            command,
+            env=server_environment(home, database_url, settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return server
+
+
+def wait_until_healthy(
+    server: LocalServer, timeout: float = 90, on_wait: Callable[[float], None] | None = None
+) -> None:
+    """Wait for `/api/health`; stop the server and raise `ServerStartError` if it never answers.
+
+    `on_wait(elapsed_seconds)` is called on every poll, for progress output.
+    """
+    assert server.process is not None
+    started = time.monotonic()
+    try:
+        while (elapsed := time.monotonic() - started) < timeout:
+            if server.process.poll() is not None:
+                raise ServerStartError("the Prefect server exited early", server.log_path)
+            if is_healthy(server.api_url):
+                return
+            if on_wait:
+                on_wait(elapsed)
+            time.sleep(0.25)
+    except BaseException:
+        server.stop()
+        raise
     server.stop()
-    raise RuntimeError(
-        f"the Prefect server was not healthy after {timeout:.0f}s; see "
-        f"{server.log_path}:\n" + _tail(server.log_path)
+    raise ServerStartError(
+        f"the Prefect server was not healthy after {timeout:.0f}s", server.log_path
     )
 
 

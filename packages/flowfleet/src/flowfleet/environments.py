@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -66,7 +67,17 @@ def load_environment(folder: Path, name: str) -> Environment:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise FlowfleetError(Problem(f"{path}: malformed TOML: {exc}")) from None
+        line = re.search(r"at line (\d+)", str(exc))
+        at = f"{path}:{line.group(1)}" if line else str(path)
+        raise FlowfleetError(Problem(f"{at}: malformed TOML: {exc}")) from None
+    if "name" in data:
+        at = f"{path}:{_line_of(text, 'name')}"
+        raise FlowfleetError(
+            Problem(
+                f"{at}: key 'name' is not allowed",
+                fix="remove it: the file name names the environment",
+            )
+        )
     try:
         return Environment(name=name, **data)
     except ValidationError as exc:
@@ -76,8 +87,14 @@ def load_environment(folder: Path, name: str) -> Environment:
             line = _line_of(text, str(error["loc"][0]))
             at = f"{path}:{line}" if line else str(path)
             if error["type"] == "extra_forbidden":
-                known = ", ".join(f for f in Environment.model_fields if f != "name")
-                lines.append(Problem(f"{at}: unknown key '{key}' (known: {known})"))
+                known = [f for f in Environment.model_fields if f != "name"]
+                close = difflib.get_close_matches(key, known, n=1)
+                lines.append(
+                    Problem(
+                        f"{at}: unknown key '{key}' (known: {', '.join(known)})",
+                        fix=f"did you mean '{close[0]}'?" if close else None,
+                    )
+                )
             else:
                 lines.append(Problem(f"{at}: key '{key}': {error['msg']}"))
         raise FlowfleetError(*lines) from None

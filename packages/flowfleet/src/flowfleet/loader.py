@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flowfleet.plugins import Plugins, load_plugins
-from flowfleet.problems import Problem
+from flowfleet.problems import Problem, describe_error
 from flowfleet.registry import Registration, Registry
 
 
@@ -27,6 +27,10 @@ class Fleet:
         """True when every entry point and every module loaded."""
         return not self.problems
 
+    @property
+    def loaded_packages(self) -> set[str]:
+        return {package_of(r) for r in self.registries}
+
     def registrations(self) -> list[tuple[str, Registration]]:
         return [(package_of(r), reg) for r in self.registries for reg in r.registrations]
 
@@ -35,21 +39,25 @@ def package_of(registry: Registry) -> str:
     return (registry.distribution or registry.package).lower().replace("_", "-")
 
 
-def load_fleet(plugins: Plugins | None = None) -> Fleet:
+def load_fleet(plugins: Plugins | None = None, skip: frozenset[str] = frozenset()) -> Fleet:
+    """Load every registry's modules, except the packages in `skip` (resolved from cache)."""
     plugins = plugins or load_plugins()
     fleet = Fleet(plugins, problems=list(plugins.problems))
     if plugins.problems:
         fleet.failed_packages.add("*")  # an entry point we could not read may be any package
-    for registry in plugins.registries():
+    # Sorted, so "first" and "second" in problems do not depend on plugin order.
+    for registry in sorted(plugins.registries(), key=package_of):
+        if package_of(registry) in skip:
+            continue
         registry.load()
         fleet.registries.append(registry)
         for failure in registry.import_failures:
-            error = failure.error
             fleet.failed_packages.add(package_of(registry))
             fleet.problems.append(
                 Problem(
-                    f"importing {failure.module} raised {type(error).__name__}: {error}",
+                    f"importing {failure.module} raised {describe_error(failure.error)}",
                     package=package_of(registry),
+                    source=failure.source,
                     fix="fix the import error; until then none of the package's flows deploy",
                 )
             )

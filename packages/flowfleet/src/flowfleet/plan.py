@@ -151,7 +151,7 @@ def make_plan(
         if have is None:
             plan.create.append(Change(action="create", **base))
             continue
-        owner = _foreign_owner(have, project, environment)
+        owner = _foreign_owner(have, project, environment) or _other_lane(have, want)
         if owner and not adopt:
             plan.conflicts.append(
                 Change(
@@ -187,6 +187,14 @@ def _foreign_owner(have: ObservedDeployment, project: str, environment: str) -> 
     if have.environment != environment:
         return f"managed by environment '{have.environment}'"
     return None
+
+
+def _other_lane(have: ObservedDeployment, want: DesiredDeployment) -> str | None:
+    """A same-named deployment of another branch (or of the mainline) is not ours to write."""
+    wanted = want.labels.get(ownership.BRANCH)
+    if have.branch == wanted:
+        return None
+    return f"owned by branch '{have.branch}'" if have.branch else "owned by the default branch"
 
 
 def _check_pools(plan: Plan, desired: list[DesiredDeployment], state: ServerState) -> None:

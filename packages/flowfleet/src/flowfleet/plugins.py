@@ -19,10 +19,12 @@ from pydantic import TypeAdapter
 
 from flowfleet import hookspecs
 from flowfleet.infra.base import InfraConfig
-from flowfleet.problems import Problem
+from flowfleet.problems import Problem, describe_error
 from flowfleet.registry import Registry
 
 ENTRY_POINT_GROUP = "flowfleet"
+
+HOOK_NAMES = frozenset(n for n in dir(hookspecs) if n.startswith("flowfleet_"))
 
 # Built-in infra types, registered through the same hook as any outside plugin.
 DEFAULT_PLUGINS = ("flowfleet.infra.ecs", "flowfleet.infra.worker")
@@ -149,39 +151,61 @@ def load_plugins(entry_point_group: str | None = ENTRY_POINT_GROUP) -> Plugins:
 def _register_entry_point(plugins: Plugins, ep: EntryPoint) -> None:
     dist = ep.dist.name if ep.dist else None
     version = ep.dist.version if ep.dist else None
-    label = f"{dist or 'entry point'}: entry point '{ep.name} = {ep.value}'"
+
+    def problem(message: str, fix: str | None = None) -> None:
+        where = f"entry point '{ep.name} = {ep.value}'"
+        plugins.problems.append(Problem(f"{where} {message}", package=dist, fix=fix))
+
     try:
-        obj = ep.load()
-    except (ImportError, AttributeError) as exc:
-        plugins.problems.append(
-            Problem(
-                f"{label} names nothing importable ({type(exc).__name__}: {exc})",
-                fix="point it at a module or at an object such as the package's registry",
-            )
+        obj = _load(ep)
+    except LookupError as exc:
+        problem(
+            f"names nothing: {exc}",
+            "point it at a module or at an object such as the package's `registry`",
         )
         return
     except Exception as exc:
-        plugins.problems.append(Problem(f"{label} raised on import: {type(exc).__name__}: {exc}"))
+        problem(f"raised on import: {describe_error(exc)}", "fix the import error")
         return
     if isinstance(obj, Registry):
         obj.distribution = obj.distribution or dist
-    elif not (isinstance(obj, ModuleType) or _has_hookimpls(obj)):
-        plugins.problems.append(
-            Problem(
-                f"{label} names a {type(obj).__name__}, which is neither a Registry nor a plugin",
-                fix="name the package's `registry`, or a module with @hookimpl functions",
-            )
-        )
+    elif not _has_hookimpls(plugins.manager, obj):
+        unmarked = [n for n in dir(obj) if n in HOOK_NAMES]
+        registry = next((n for n in dir(obj) if isinstance(getattr(obj, n, None), Registry)), None)
+        if unmarked and not inspect.isclass(obj):
+            fix = f"decorate {', '.join(unmarked)} with @flowfleet.hookimpl"
+        elif registry:
+            fix = f"name the registry: '{ep.value}:{registry}'"
+        else:
+            fix = "name the package's `registry`, or a module with @hookimpl functions"
+        what = "module" if isinstance(obj, ModuleType) else type(obj).__name__
+        problem(f"names a {what}, which is neither a Registry nor a plugin", fix)
         return
     if plugins.manager.is_registered(obj):
         return
     try:
         plugins.register(obj, ep.name, dist, version)
     except (ValueError, pluggy.PluginValidationError) as exc:
-        plugins.problems.append(Problem(f"{label} could not be registered: {exc}"))
+        problem(f"could not be registered: {describe_error(exc)}")
 
 
-def _has_hookimpls(obj: object) -> bool:
-    return any(
-        name.startswith("flowfleet_") and callable(getattr(obj, name, None)) for name in dir(obj)
-    ) and not inspect.isclass(obj)
+def _load(ep: EntryPoint) -> Any:
+    """`ep.load()`, with "names nothing" (`LookupError`) told apart from an import that raised."""
+    try:
+        obj: Any = importlib.import_module(ep.module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (ep.module + ".").startswith(exc.name + "."):
+            raise LookupError(f"no module named '{exc.name}'") from None
+        raise
+    for attr in (ep.attr or "").split(".") if ep.attr else []:
+        if not hasattr(obj, attr):
+            raise LookupError(f"'{ep.module}' has no attribute '{ep.attr}'")
+        obj = getattr(obj, attr)
+    return obj
+
+
+def _has_hookimpls(manager: pluggy.PluginManager, obj: object) -> bool:
+    """True when pluggy would find at least one flowfleet hookimpl on the object."""
+    if inspect.isclass(obj):
+        return False
+    return any(manager.parse_hookimpl_opts(obj, name) for name in dir(obj))

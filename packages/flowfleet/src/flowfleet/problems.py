@@ -27,7 +27,28 @@ class Problem:
             line += f" [{self.source}]"
         if self.fix:
             line += f" (fix: {self.fix})"
-        return line
+        return one_line(line)
+
+
+def one_line(text: str) -> str:
+    """Fold a multi-line text (an exception's message, say) into one line."""
+    if "\n" not in text:
+        return text
+    return "; ".join(part.strip(" -") for part in text.splitlines() if part.strip(" -"))
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as one short line: pydantic errors without their boilerplate."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors():
+            loc = ".".join(str(p) for p in error["loc"])
+            msg = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        return f"{exc.title}: {'; '.join(parts)}"
+    return one_line(f"{type(exc).__name__}: {exc}")
 
 
 class FlowfleetError(Exception):

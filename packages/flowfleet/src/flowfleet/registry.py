@@ -39,6 +39,19 @@ class ImportFailure:
     module: str
     error: BaseException
 
+    @property
+    def source(self) -> str | None:
+        """Where in the failing module it raised (`path:line`), for the problem line."""
+        if isinstance(self.error, SyntaxError) and self.error.filename:
+            return f"{_relative(self.error.filename)}:{self.error.lineno}"
+        found = None
+        tb = self.error.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_globals.get("__name__") == self.module:
+                found = f"{_relative(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
+            tb = tb.tb_next
+        return found
+
 
 class Registry:
     """A team package's registry: `registry = Registry()` in its `__init__.py`.
@@ -65,11 +78,14 @@ class Registry:
             raise TypeError(f"@registry(...) takes a DeploymentConfig, got {type(config).__name__}")
         frame = sys._getframe(1)
         source = f"{_relative(frame.f_code.co_filename)}:{frame.f_lineno}"
-        module = frame.f_globals.get("__name__", "")
+        caller = frame.f_globals.get("__name__", "")
 
         def register(flow: F) -> F:
             if not hasattr(flow, "fn") or not hasattr(flow, "name"):
                 raise TypeError(f"{source}: @registry(...) must sit above @flow, not below it")
+            # The entrypoint names the module that defines the function, which may
+            # differ from the one that registers it.
+            module = getattr(flow.fn, "__module__", None) or caller
             self.registrations.append(Registration(flow, config, module, source))  # type: ignore[arg-type]
             return flow
 
@@ -85,7 +101,10 @@ class Registry:
         except Exception as exc:
             self.import_failures.append(ImportFailure(self.package, exc))
             return self
-        for info in pkgutil.walk_packages(getattr(root, "__path__", []), f"{self.package}."):
+        # onerror: a failing sub-package is recorded below; without it, walk_packages
+        # re-imports it and lets anything but ImportError escape.
+        path = getattr(root, "__path__", [])
+        for info in pkgutil.walk_packages(path, f"{self.package}.", onerror=lambda _: None):
             try:
                 importlib.import_module(info.name)
             except Exception as exc:

@@ -5,18 +5,22 @@ Pure: it reads no server and no network. Problems are collected, never raised.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import inspect
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from flowfleet import branches
 from flowfleet import desired as ownership
-from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig
+from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig, PendingInfra
 from flowfleet.desired import DesiredDeployment, Schedule
 from flowfleet.environments import Environment
 from flowfleet.infra.base import InfraConfig
@@ -53,10 +57,17 @@ def resolve(
     *,
     branch: str | None = None,
     image_tags: Mapping[str, str] | None = None,
+    resolved: Iterable[DesiredDeployment] = (),
 ) -> Resolution:
+    """Resolve every registration of `fleet` for one environment.
+
+    `resolved` are deployments of packages resolved earlier (from the cache); they
+    take part in the duplicate-name check like the rest.
+    """
     ctx = _Context(fleet, environment, workspace, known_environments, branch, image_tags or {})
     result = Resolution(environment, problems=list(fleet.problems))
-    seen: dict[str, DesiredDeployment] = {}
+    seen: dict[str, DesiredDeployment] = {d.full_name: d for d in resolved}
+    result.deployments.extend(seen.values())
     for package, registration in fleet.registrations():
         problems: list[Problem] = []
         deployment = _resolve_one(ctx, package, registration, problems)
@@ -67,9 +78,12 @@ def resolve(
             first = seen[deployment.full_name]
             result.problems.append(
                 Problem(
-                    f"deployment '{deployment.full_name}' is declared twice in environment "
+                    f"two deployments have this full name in environment "
                     f"'{environment.name}': at {first.source} ({first.package}) "
                     f"and at {deployment.source} ({deployment.package})",
+                    package=deployment.package,
+                    flow=deployment.full_name,
+                    field="name",
                     fix="give one of them another `name`",
                 )
             )
@@ -93,20 +107,26 @@ def _resolve_one(
     known = ctx.known_environments
     for env_name in config.environments or []:
         if env_name not in known:
-            problem(f"unknown environment '{env_name}' (known: {', '.join(known)})", "environments")
+            problem(*_unknown_environment(env_name, known, "environments"))
     for env_name, override in config.overrides.items():
         if env_name not in known:
-            problem(f"unknown environment '{env_name}' (known: {', '.join(known)})", "overrides")
+            problem(*_unknown_environment(env_name, known, f"overrides.{env_name}"))
+        fields = [f for f in type(config).model_fields if f != "overrides"]
         for key in override:
-            if key not in type(config).model_fields or key == "overrides":
+            if key not in fields:
                 problem(
                     f"override for '{env_name}' sets '{key}', which is not a config field",
                     f"overrides.{env_name}.{key}",
-                    "use a DeploymentConfig field name",
+                    _did_you_mean(key, fields) or "use a DeploymentConfig field name",
                 )
     if config.environments is not None and env.name not in config.environments:
         return None
 
+    if config.infra is None:
+        # The package's default type, given here so a partial infra override merges into it.
+        config = config.model_copy(
+            update={"infra": PendingInfra(type=_default_infra(ctx, package))}
+        )
     if env.name in config.overrides and not problems:
         try:
             config = config.with_override(config.overrides[env.name])
@@ -128,7 +148,15 @@ def _resolve_one(
     if problems or infra is None:
         return None
 
+    # A branch deployment (branch_deployments, off the default branch) gets its own
+    # name, paused schedules and a branch label, so it never meets another branch's.
+    lane = branches.lane(env, ctx.branch)
+    name = branches.deployment_name(config.name, lane) if lane else config.name
+    lane_labels = {ownership.BRANCH: lane} if lane else {}
+
     member = ctx.workspace.member(package)
+    # A single-pool environment (a laptop) wins over a deployment's own `work_pool`.
+    work_pool = env.single_pool or config.work_pool or env.pool_for(infra.pool_key(), package)
     job_variables: dict[str, Any] = {}
     image = None
     if env.single_pool:
@@ -147,16 +175,16 @@ def _resolve_one(
     deployment = DesiredDeployment(
         package=package,
         flow=reg.flow.name,
-        name=config.name,
-        full_name=full_name,
+        name=name,
+        full_name=f"{reg.flow.name}/{name}",
         entrypoint=reg.entrypoint,
-        work_pool=config.work_pool or env.pool_for(infra.pool_key(), package),
+        work_pool=work_pool,
         pool_type=pool_type,
         infra=infra.type,
         image=image,
         job_variables=job_variables,
         schedules=schedules,
-        paused=not config.active,
+        paused=not config.active or lane is not None,
         parameters=parameters,
         tags=list(dict.fromkeys(config.tags)),
         labels={
@@ -164,6 +192,7 @@ def _resolve_one(
             ownership.PROJECT: ctx.workspace.project,
             ownership.ENV: env.name,
             ownership.PACKAGE: package,
+            **lane_labels,
         },
         description=config.description or _first_line(reg.flow.description),
         version=config.version,
@@ -231,23 +260,27 @@ def _schedules(config: DeploymentConfig, problem: Any) -> list[Schedule]:
 def _infra(
     ctx: _Context, package: str, config: DeploymentConfig, problem: Any
 ) -> InfraConfig | None:
-    member = ctx.workspace.member(package)
-    default = (
-        (member.options.get("default_infra") if member else None)
-        or ctx.environment.default_infra
-        or FALLBACK_INFRA
-    )
-    value: InfraConfig | dict[str, Any] = config.infra or {"type": default}
+    value: InfraConfig | dict[str, Any] = config.infra or {"type": _default_infra(ctx, package)}
     try:
         return ctx.fleet.plugins.infra_types.validate(value)
     except ValueError as exc:
         if isinstance(exc, ValidationError):
             for error in exc.errors():
-                loc = ".".join(str(p) for p in error["loc"][1:]) or "infra"
-                problem(error["msg"].removeprefix("Value error, "), f"infra.{loc}")
+                loc = ".".join(str(p) for p in error["loc"][1:])  # [0] is the type
+                field_name = f"infra.{loc}" if loc else "infra"
+                problem(error["msg"].removeprefix("Value error, "), field_name)
         else:
             problem(str(exc), "infra", "install the plugin that provides it, or use a known type")
         return None
+
+
+def _default_infra(ctx: _Context, package: str) -> str:
+    member = ctx.workspace.member(package)
+    return (
+        (member.options.get("default_infra") if member else None)
+        or ctx.environment.default_infra
+        or FALLBACK_INFRA
+    )
 
 
 def _parameters(reg: Registration, config: DeploymentConfig, problem: Any) -> dict[str, Any]:
@@ -262,6 +295,8 @@ def _parameters(reg: Registration, config: DeploymentConfig, problem: Any) -> di
                 problem(
                     f"flow does not accept parameter '{name}' (accepted: {accepted})",
                     f"parameters.{name}",
+                    _did_you_mean(name, list(signature.parameters))
+                    or "remove it, or add it to the flow's signature",
                 )
                 bad = True
     for name, p in signature.parameters.items():
@@ -279,10 +314,37 @@ def _parameters(reg: Registration, config: DeploymentConfig, problem: Any) -> di
     if bad:
         return params
     try:
-        reg.flow.validate_parameters(params)
+        with _quiet("prefect.flows"):  # it logs the same error, over several lines
+            reg.flow.validate_parameters(params)
     except Exception as exc:
-        problem(f"parameters do not match the flow's signature: {exc}", "parameters")
+        lines = [line.strip(" -") for line in str(exc).splitlines()[1:] if line.strip(" -")]
+        for line in lines or [str(exc)]:
+            name, sep, msg = line.partition(": ")
+            if sep and name in params:
+                problem(f"invalid value: {msg}", f"parameters.{name}")
+            else:
+                problem(f"parameters do not match the flow's signature: {line}", "parameters")
     return params
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
+
+
+def _unknown_environment(name: str, known: list[str], field_name: str) -> tuple[str, str, str]:
+    fix = _did_you_mean(name, known) or f"use a known one, or add infra/environments/{name}.toml"
+    return f"unknown environment '{name}' (known: {', '.join(known)})", field_name, fix
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"did you mean '{close[0]}'?" if close else None
 
 
 def _image(ctx: _Context, package: str, image_name: str, config: DeploymentConfig) -> str:

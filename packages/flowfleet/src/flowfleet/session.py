@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from flowfleet.cache import ResolveCache
+from flowfleet.cache import enabled as cache_enabled
 from flowfleet.environments import Environment, environment_names, load_environment
 from flowfleet.images import LazyImageTags
-from flowfleet.loader import Fleet, load_fleet
+from flowfleet.loader import Fleet, load_fleet, package_of
 from flowfleet.plugins import Plugins, load_plugins
 from flowfleet.resolve import Resolution, resolve
 from flowfleet.workspace import Workspace
@@ -26,18 +28,45 @@ class Session:
         return load_environment(self.workspace.environments_dir, name)
 
     @cached_property
-    def fleet(self) -> Fleet:
-        return load_fleet(self.plugins or load_plugins())
+    def loaded_plugins(self) -> Plugins:
+        return self.plugins or load_plugins()
 
-    def resolve(self, environment: Environment, branch: str | None = None) -> Resolution:
-        return resolve(
+    @cached_property
+    def fleet(self) -> Fleet:
+        """Every package, imported. `resolve(cached=True)` may narrow this to the misses."""
+        return load_fleet(self.loaded_plugins)
+
+    def resolve(
+        self, environment: Environment, branch: str | None = None, *, cached: bool = False
+    ) -> Resolution:
+        """Resolve one environment; with `cached`, unchanged packages skip their import."""
+        cache = (
+            self._cache(environment, branch) if cached and "fleet" not in self.__dict__ else None
+        )
+        hits = cache.lookup(self._package_names()) if cache else {}
+        if cache:
+            self.__dict__["fleet"] = load_fleet(self.loaded_plugins, skip=frozenset(hits))
+        resolution = resolve(
             self.fleet,
             environment,
             self.workspace,
             self.known_environments,
             branch=branch,
             image_tags=self.image_tags,
+            resolved=[d for deployments in hits.values() for d in deployments],
         )
+        if cache:
+            cache.store(resolution, self.fleet)
+        return resolution
+
+    def _package_names(self) -> list[str]:
+        return sorted({package_of(r) for r in self.loaded_plugins.registries()})
+
+    def _cache(self, environment: Environment, branch: str | None) -> ResolveCache | None:
+        if not cache_enabled() or self.plugins is not None:
+            return None  # in-process plugin sets (tests) have no files to key by
+        versions = {i.name: i.version for i in self.loaded_plugins.info.values()}
+        return ResolveCache(self.workspace, environment, branch, versions)
 
     @cached_property
     def image_tags(self) -> LazyImageTags:

@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 # Each module adds its commands to `app` when imported.
-COMMAND_MODULES = ("inspect", "scaffold")
+COMMAND_MODULES = ("inspect", "scaffold", "deploy", "images")
 
 
 def _register_commands() -> None:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from flowfleet import engine
+from flowfleet import branches, engine
 from flowfleet.apply import Outcome, Report
+from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
 from flowfleet.engine import Target
 from flowfleet.render import Output, render_plan, render_report
+from flowfleet.session import Session
 
 ENV = typer.Option(..., "--env", "-e", help="Environment name (infra/environments/<env>.toml).")
 OUTPUT = typer.Option(Output.table, "--output", "-o", help="table, json or markdown.")
@@ -22,6 +25,11 @@ PRUNE = typer.Option(
 )
 ADOPT = typer.Option(
     False, "--adopt", help="Take over same-named deployments that flowfleet does not own."
+)
+BRANCH = typer.Option(
+    None,
+    "--branch",
+    help="Deploy as this git branch (default: FLOWFLEET_BRANCH, the CI's variables, git).",
 )
 
 
@@ -63,12 +71,13 @@ def plan(
     output: Output = OUTPUT,
     prune: bool = PRUNE,
     adopt: bool = ADOPT,
+    branch: str | None = BRANCH,
     detailed_exitcode: bool = typer.Option(
         False, "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error."
     ),
 ) -> None:
     """Compare what the environment should hold with its Prefect server; change nothing."""
-    result = asyncio.run(engine.plan(Target.load(env), prune=prune, adopt=adopt))
+    result = asyncio.run(engine.plan(Target.load(env, branch=branch), prune=prune, adopt=adopt))
     render_plan(result, output, console())
     if result.blockers:
         raise fail(*result.blockers)
@@ -82,6 +91,7 @@ def deploy(
     prune: bool = PRUNE,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and write nothing."),
     adopt: bool = ADOPT,
+    branch: str | None = BRANCH,
     output: Output = OUTPUT,
     concurrency: int = typer.Option(
         int(os.environ.get("FLOWFLEET_CONCURRENCY", "2")),
@@ -92,7 +102,7 @@ def deploy(
     ),
 ) -> None:
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
-    target = Target.load(env)
+    target = Target.load(env, branch=branch)
 
     async def run():
         step, stop = progress(len(target.desired))
@@ -121,9 +131,10 @@ def deploy(
 def pools(
     env: str = ENV,
     update: bool = typer.Option(False, "--update", help="Replace existing pools' templates."),
+    branch: str | None = BRANCH,
 ) -> None:
     """Create the work pools the environment's deployments need, from their infra types."""
-    rows = asyncio.run(engine.pools(Target.load(env), update=update))
+    rows = asyncio.run(engine.pools(Target.load(env, branch=branch), update=update))
     for name, status, details in rows:
         print(f"{status:8} {name}: {details}")
     failed = [
@@ -134,6 +145,46 @@ def pools(
 
 
 @app.command()
-def prune(env: str = ENV, output: Output = OUTPUT) -> None:
-    """Delete this environment's managed deployments that are no longer declared."""
-    finish(asyncio.run(engine.prune(Target.load(env))), output)
+def prune(
+    env: str = ENV,
+    output: Output = OUTPUT,
+    branch: str | None = typer.Option(
+        None, "--branch", help="Delete every branch deployment of this branch (it closed)."
+    ),
+    stale_branches: bool = typer.Option(
+        False, "--stale-branches", help="Delete the branch deployments of vanished branches."
+    ),
+    live_branches: str | None = typer.Option(
+        None,
+        "--live-branches",
+        metavar="FILE",
+        help="With --stale-branches: the live branch names, one a line; '-' reads stdin. "
+        "Default: `git ls-remote --heads REMOTE`.",
+    ),
+    remote: str = typer.Option("origin", "--remote", help="The git remote for --stale-branches."),
+) -> None:
+    """Delete this environment's managed deployments that are no longer declared.
+
+    With --branch or --stale-branches, delete only branch deployments (labelled
+    `flowfleet.branch`) of this project and environment, chosen by branch name;
+    flow code is not loaded.
+    """
+    if branch and stale_branches:
+        raise fail("give --branch NAME or --stale-branches, not both")
+    if live_branches and not stale_branches:
+        raise fail("--live-branches goes with --stale-branches")
+    if not (branch or stale_branches):
+        finish(asyncio.run(engine.prune(Target.load(env))), output)
+        return
+    session = Session()
+    if branch:
+        select = branch.__eq__
+    else:
+        if live_branches == "-":
+            live = branches.parse_branch_list(sys.stdin.read())
+        elif live_branches:
+            live = branches.parse_branch_list(Path(live_branches).read_text())
+        else:
+            live = branches.live_branches_from_git(session.workspace.root, remote)
+        select = stale_selector(live, session.environment(env).default_branch)
+    finish(asyncio.run(prune_branches(session, env, select)), output)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 
 import typer
@@ -17,6 +18,11 @@ from flowfleet.session import Session
 class ListFormat(StrEnum):
     table = "table"
     json = "json"
+
+
+def _console() -> Console:
+    """Rich's console; when piped (CI logs, tests) wide enough that names are not cut."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 ENV_OPTION = typer.Option(
@@ -57,7 +63,7 @@ def list_deployments(
                 schedule,
                 "yes" if d.paused else "no",
             )
-        Console().print(table)
+        _console().print(table)
     if resolution.problems:
         raise fail(*resolution.problems)
 
@@ -102,6 +108,6 @@ def plugins() -> None:
             ", ".join(infra) or "-",
             ", ".join(registries) or "-",
         )
-    Console(width=200).print(table)
+    _console().print(table)
     if loaded.problems:
         raise fail(*loaded.problems)
