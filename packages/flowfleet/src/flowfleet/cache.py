@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
-from flowfleet.images import WorkingTree, packages, workspace_closure
+from flowfleet.images import DOCKERFILE, LOCK_FILE, WorkingTree, packages, workspace_closure
 from flowfleet.loader import Fleet
 from flowfleet.resolve import Resolution
 from flowfleet.workspace import Workspace
@@ -68,7 +68,8 @@ class ResolveCache:
                 ]
             ).encode()
         )
-        shared.update((self.tree.blob("uv.lock") or "-").encode())
+        for path in (LOCK_FILE, DOCKERFILE):  # both feed the content-addressed image tags
+            shared.update(f"{path} {self.tree.blob(path) or '-'}\n".encode())
         for member in sorted(members.values(), key=lambda m: m.name):
             if not member.is_flow_package:  # the core and plugins shape every package
                 shared.update(self._files(member.path).encode())

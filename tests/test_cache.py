@@ -1,0 +1,97 @@
+"""The resolution cache: a hit skips the import and resolves the same; keys track files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+from flowfleet.cache import ResolveCache
+from flowfleet.environments import load_environment
+from flowfleet.workspace import Workspace
+
+RESOLVE = """
+import json, sys
+from flowfleet.session import Session
+session = Session()
+resolution = session.resolve(session.environment("prod"), "main", cached=True)
+print(json.dumps({
+    "prefect_imported": "prefect" in sys.modules,
+    "problems": [str(p) for p in resolution.problems],
+    "listing": [d.listing() for d in resolution.deployments],
+}))
+"""
+
+
+def resolve_in_subprocess(cache_dir: Path) -> dict:
+    env = {**os.environ, "FLOWFLEET_CACHE_DIR": str(cache_dir), "IMAGE_TAG": "cache-test"}
+    env.pop("FLOWFLEET_NO_CACHE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", RESOLVE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_a_hit_gives_the_same_deployments_without_importing_prefect(tmp_path):
+    cold = resolve_in_subprocess(tmp_path)
+    assert cold["problems"] == []
+    assert cold["prefect_imported"] is True  # the flows had to be imported
+    assert sorted(p.name for p in (tmp_path / "resolve" / "prod").iterdir()) == [
+        "marketing-flows.json",
+        "sales-flows.json",
+    ]
+
+    warm = resolve_in_subprocess(tmp_path)
+    assert warm["prefect_imported"] is False
+    assert warm["listing"] == cold["listing"]
+    assert {d["full_name"] for d in warm["listing"]} >= {
+        "sales-etl/default",
+        "marketing-campaign-sync/default",
+    }
+
+
+def copy_workspace(target: Path) -> Workspace:
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(ROOT / name, target / name)
+    for folder in ("flows", "packages", "infra"):
+        shutil.copytree(
+            ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    return Workspace(target, "copy")
+
+
+def keys(workspace: Workspace, env: str = "prod", branch: str = "main") -> dict[str, str | None]:
+    environment = load_environment(workspace.environments_dir, env)
+    cache = ResolveCache(workspace, environment, branch, {"flowfleet": "0.1.0"})
+    return {p: cache.key(p) for p in ("sales-flows", "marketing-flows")}
+
+
+def test_keys_change_with_the_package_its_dependencies_and_the_environment(tmp_path):
+    workspace = copy_workspace(tmp_path)
+    before = keys(workspace)
+    assert keys(workspace) == before  # stable
+
+    etl = tmp_path / "flows" / "sales" / "src" / "sales_flows" / "etl.py"
+    etl.write_text(etl.read_text().replace('cron="0 9 * * *"', 'cron="0 10 * * *"'))
+    after_team = keys(workspace)
+    assert after_team["sales-flows"] != before["sales-flows"]
+    assert after_team["marketing-flows"] == before["marketing-flows"]  # another team's change
+
+    core = tmp_path / "packages" / "flowfleet" / "src" / "flowfleet" / "resolve.py"
+    core.write_text(core.read_text() + "\n# a core change\n")
+    after_core = keys(workspace)
+    assert after_core["sales-flows"] != after_team["sales-flows"]
+    assert after_core["marketing-flows"] != after_team["marketing-flows"]
+
+    assert keys(workspace, branch="feature/x") != after_core
+    assert keys(workspace, env="dev") != after_core
