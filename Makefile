@@ -46,6 +46,9 @@ deploy: require-env sync ## Create ENV's pools if missing, then apply only the d
 	@$(RUN) flowfleet pools --env $(ENV)
 	@$(RUN) flowfleet deploy --env $(ENV) $(ARGS)
 
+bench: sync ## Fleet benchmark vs the blog's deploy() pattern (slow; never part of test): ARGS='--sizes 100,1000'
+	@$(RUN) python bench/fleet.py $(ARGS)
+
 build: sync ## Build one package's image: PACKAGE=sales [ENV=dev] [ENGINE=podman] [PUSH=1]
 	@if [ -z "$(PACKAGE)" ]; then echo "error: set PACKAGE, e.g. make build PACKAGE=sales" >&2; exit 1; fi
 	@$(RUN) flowfleet images build $(PACKAGE) $(if $(ENV),--env $(ENV)) --engine $(or $(ENGINE),docker) $(if $(PUSH),--push)
