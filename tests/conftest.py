@@ -41,10 +41,20 @@ def api_env(prefect_server: LocalServer, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
-            input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    input: str | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
     """Run `flowfleet ARGS` in a subprocess, as a user would, and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "flowfleet", *args], env=env, cwd=cwd, input=input,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "flowfleet", *args],
+        env=env,
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

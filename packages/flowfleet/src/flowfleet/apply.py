@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
+from flowfleet import secrets
 from flowfleet.desired import DesiredDeployment, Schedule
-from flowfleet.errors import describe_error
+from flowfleet.errors import describe_error, server_unavailable
 from flowfleet.observed import ServerState
 from flowfleet.plan import Change, Plan
 
@@ -30,6 +31,8 @@ class Report(BaseModel):
     api_url: str
     outcomes: list[Outcome] = Field(default_factory=list)
     writes: int = 0
+    # Set when the server went away mid-apply: the rest was skipped, not tried one by one.
+    aborted: str | None = None
 
     @property
     def failed(self) -> list[Outcome]:
@@ -37,7 +40,7 @@ class Report(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.aborted
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -114,10 +117,33 @@ async def apply_plan(
     flow_ids = dict(state.flow_ids)
     limit = asyncio.Semaphore(max(1, concurrency))
 
+    total = len(plan.create) + len(plan.update) + len(plan.delete)
+
     def record(outcome: Outcome) -> None:
+        outcome.details = secrets.scrub(outcome.details)  # a 422 may echo a job variable
         report.outcomes.append(outcome)
         if on_outcome:
             on_outcome(outcome)
+
+    def unavailable(exc: BaseException) -> bool:
+        """Stop at the first sign the server is gone (the client has retried already):
+        one clear line instead of one failure per deployment, and no write left half-tried."""
+        if not server_unavailable(exc):
+            return False
+        if report.aborted is None:
+            done = sum(o.status in PAST_TENSE.values() for o in report.outcomes)
+            report.aborted = secrets.scrub(
+                f"stopped after {done} of {total} changes: {describe_error(exc, plan.api_url)}; "
+                "nothing else was attempted, and running the same command again finishes the job"
+            )
+        return True
+
+    def skip(change: Change, exc: BaseException | None = None) -> None:
+        if exc is not None:  # in flight when the server went: it may or may not have landed
+            details = f"interrupted: {describe_error(exc, plan.api_url)}"
+            record(Outcome(full_name=change.full_name, status="failed", details=details))
+        elif not any(o.full_name == change.full_name for o in report.outcomes):
+            record(Outcome(full_name=change.full_name, status="skipped", details="not attempted"))
 
     # Flows first, one call per missing flow name (POST /flows/ returns an existing one).
     writes = plan.create + plan.update
@@ -126,6 +152,8 @@ async def apply_plan(
             report.writes += 1
             flow_ids[flow_name] = str(await client.create_flow_from_name(flow_name))
         except Exception as exc:
+            if unavailable(exc):
+                break
             for change in writes:
                 if desired[change.full_name].flow == flow_name:
                     record(
@@ -140,12 +168,16 @@ async def apply_plan(
     async def write(change: Change) -> None:
         want = desired[change.full_name]
         if want.flow not in flow_ids:
+            if report.aborted:
+                skip(change)
             return  # its flow failed above, already reported
         have = state.deployments.get(change.full_name)
         paused = want.paused
         if have is not None and "active" not in change.changes:
             paused = have.paused  # a pause set on the server outlives redeploys
         async with limit:
+            if report.aborted:
+                return skip(change)
             try:
                 report.writes += 1
                 response = await client.request(
@@ -153,6 +185,8 @@ async def apply_plan(
                 )
                 response.raise_for_status()
             except Exception as exc:
+                if unavailable(exc):
+                    return skip(change, exc)
                 record(
                     Outcome(
                         full_name=change.full_name,
@@ -171,12 +205,16 @@ async def apply_plan(
 
     async def delete(change: Change) -> None:
         async with limit:
+            if report.aborted:
+                return skip(change)
             try:
                 report.writes += 1
                 response = await client.request("DELETE", f"/deployments/{change.deployment_id}")
                 if response.status_code != 404:  # already gone is what we wanted
                     response.raise_for_status()
             except Exception as exc:
+                if unavailable(exc):
+                    return skip(change, exc)
                 record(
                     Outcome(
                         full_name=change.full_name,

@@ -6,15 +6,18 @@ The CLI calls these; tests call them in-process with their own session or client
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from flowfleet import branches
 from flowfleet.apply import Outcome, Report, apply_plan
-from flowfleet.client import api_url_for, prefect_client
+from flowfleet.client import HttpReader, api_url_for, prefect_client
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
 from flowfleet.errors import describe_error
-from flowfleet.observed import ServerState, read_server_state
+from flowfleet.loader import Fleet
+from flowfleet.observed import ObservedDeployment, ServerState, read_server_state
 from flowfleet.plan import Plan, make_plan
 from flowfleet.pools import ensure_pools, required_pools
 from flowfleet.problems import FlowfleetError
@@ -29,19 +32,38 @@ class Target:
     environment: Environment
     desired: list[DesiredDeployment]
     api_url: str
+    branch: str | None = None  # None: unknown, and nothing here depends on it
 
     @classmethod
-    def load(cls, env: str, session: Session | None = None) -> Target:
-        """Resolve `env`; any problem stops here, before the server is touched."""
+    def load(cls, env: str, session: Session | None = None, branch: str | None = None) -> Target:
+        """Resolve `env` for `branch` (default: detected); any problem stops here,
+        before the server is touched, including a branch the environment refuses."""
         session = session or Session()
         environment = session.environment(env)
-        resolution = session.resolve(environment)
+        branch = branch or _detect_branch(session, environment)
+        if branch is not None:
+            branches.check_allowed(environment, branch)
+        resolution = session.resolve(environment, branch, cached=True)
         if resolution.problems:
             raise FlowfleetError(*resolution.problems)
-        return cls(session, environment, resolution.deployments, api_url_for(environment))
+        return cls(session, environment, resolution.deployments, api_url_for(environment), branch)
+
+    @property
+    def lane(self) -> str | None:
+        """The branch whose branch deployments this target writes; None for mainline."""
+        return branches.lane(self.environment, self.branch)
+
+    def in_lane(self, have: ObservedDeployment) -> bool:
+        """Pruning's scope: a branch prunes only its own; mainline never a branch's."""
+        return have.branch == self.lane
 
     def client(self) -> Any:
+        """Prefect's client, for writes."""
         return prefect_client(self.api_url)
+
+    def reader(self) -> Any:
+        """A plain-HTTP client, for reads: no `import prefect` when nothing changes."""
+        return HttpReader(self.api_url)
 
     def plan(self, state: ServerState, *, prune: bool = False, adopt: bool = False) -> Plan:
         return make_plan(
@@ -52,6 +74,7 @@ class Target:
             prune=prune,
             adopt=adopt,
             failed_packages=self.session.fleet.failed_packages,
+            prune_scope=self.in_lane,
         )
 
     async def read(self, client: Any) -> ServerState:
@@ -66,7 +89,7 @@ class Target:
 async def plan(
     target: Target, *, prune: bool = False, adopt: bool = False, client: Any = None
 ) -> Plan:
-    async with client or target.client() as active:
+    async with client or target.reader() as active:
         return target.plan(await target.read(active), prune=prune, adopt=adopt)
 
 
@@ -80,16 +103,24 @@ async def deploy(
     on_outcome: Callable[[Outcome], None] | None = None,
     client: Any = None,
 ) -> tuple[Plan, Report | None]:
-    """Plan, then apply unless dry-run or blocked. The report is None when nothing ran."""
-    async with client or target.client() as active:
-        state = await target.read(active)
+    """Plan, then apply unless dry-run or blocked. The report is None when nothing ran.
+
+    Reads go through a plain-HTTP reader and writes through Prefect's client, opened
+    only when there is something to write; a given `client` serves both.
+    """
+    async with client or target.reader() as reader:
+        state = await target.read(reader)
         planned = target.plan(state, prune=prune, adopt=adopt)
         if dry_run or planned.blockers:
             return planned, None
         desired = {d.full_name: d for d in target.desired}
-        report = await apply_plan(
-            planned, desired, state, active, concurrency=concurrency, on_outcome=on_outcome
-        )
+        writer = nullcontext(reader) if client else target.client()
+        if not planned.has_changes:
+            writer = nullcontext(None)
+        async with writer as active:
+            report = await apply_plan(
+                planned, desired, state, active, concurrency=concurrency, on_outcome=on_outcome
+            )
         return planned, report
 
 
@@ -125,3 +156,25 @@ async def pools(
             target.session.fleet.plugins.infra_types,
             update=update,
         )
+
+
+def _detect_branch(session: Session, environment: Environment) -> str | None:
+    """The current branch; None when it cannot be told and nothing depends on it."""
+    try:
+        return branches.current_branch(session.workspace.root)
+    except FlowfleetError:
+        if (
+            environment.branches is not None
+            or environment.branch_deployments
+            or _declares_branches(session.fleet)
+        ):
+            raise
+        return None
+
+
+def _declares_branches(fleet: Fleet) -> bool:
+    return any(
+        reg.config.branches is not None
+        or any("branches" in override for override in reg.config.overrides.values())
+        for _, reg in fleet.registrations()
+    )

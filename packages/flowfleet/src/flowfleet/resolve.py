@@ -25,7 +25,7 @@ from flowfleet.desired import DesiredDeployment, Schedule
 from flowfleet.environments import Environment
 from flowfleet.infra.base import InfraConfig
 from flowfleet.loader import Fleet
-from flowfleet.problems import Problem
+from flowfleet.problems import Problem, describe_error
 from flowfleet.registry import Registration
 from flowfleet.workspace import Workspace
 
@@ -66,6 +66,7 @@ def resolve(
     """
     ctx = _Context(fleet, environment, workspace, known_environments, branch, image_tags or {})
     result = Resolution(environment, problems=list(fleet.problems))
+    result.problems.extend(fleet.plugins.infra_types.problems)
     seen: dict[str, DesiredDeployment] = {d.full_name: d for d in resolved}
     result.deployments.extend(seen.values())
     for package, registration in fleet.registrations():
@@ -201,7 +202,15 @@ def _resolve_one(
         signature=str(inspect.signature(reg.flow.fn)),
     )
     deployment._flow = reg.flow
-    ctx.fleet.plugins.hook.flowfleet_adjust_deployment(deployment=deployment, environment=env)
+    try:
+        ctx.fleet.plugins.hook.flowfleet_adjust_deployment(deployment=deployment, environment=env)
+    except Exception as exc:
+        plugin = ctx.fleet.plugins.raised_in("flowfleet_adjust_deployment", exc)
+        problem(
+            f"plugin '{plugin}' raised in flowfleet_adjust_deployment: {describe_error(exc)}",
+            fix=f"fix or uninstall the plugin '{plugin}'; nothing is deployed until then",
+        )
+        return None
     return deployment.finalise()
 
 

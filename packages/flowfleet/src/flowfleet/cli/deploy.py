@@ -61,6 +61,8 @@ def progress(total: int):
 
 def finish(report: Report, output: Output) -> None:
     render_report(report, output, console())
+    if report.aborted:
+        raise fail(report.aborted)
     if not report.ok:
         raise fail(*(f"{o.full_name}: {o.details}" for o in report.failed))
 
