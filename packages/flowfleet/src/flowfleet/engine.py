@@ -114,9 +114,10 @@ async def deploy(
         if dry_run or planned.blockers:
             return planned, None
         desired = {d.full_name: d for d in target.desired}
-        writer = nullcontext(reader) if client else target.client()
         if not planned.has_changes:
-            writer = nullcontext(None)
+            writer = nullcontext(None)  # nothing to write: Prefect's client is never imported
+        else:
+            writer = nullcontext(reader) if client else target.client()
         async with writer as active:
             report = await apply_plan(
                 planned, desired, state, active, concurrency=concurrency, on_outcome=on_outcome
