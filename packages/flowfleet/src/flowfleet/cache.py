@@ -19,12 +19,14 @@ from pathlib import Path
 
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
+from flowfleet.gitstorage import GitSource, package_storage
 from flowfleet.images import DOCKERFILE, LOCK_FILE, WorkingTree, packages, workspace_closure
 from flowfleet.loader import Fleet
+from flowfleet.problems import FlowfleetError
 from flowfleet.resolve import Resolution
 from flowfleet.workspace import Workspace
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 # Variables that can change what a package resolves to.
 KEYED_VARIABLES = (
     "IMAGE_TAG",
@@ -48,6 +50,7 @@ class ResolveCache:
         environment: Environment,
         branch: str | None,
         plugin_versions: dict[str, str | None],
+        git: GitSource | None = None,
     ):
         self.folder = (
             Path(os.environ.get("FLOWFLEET_CACHE_DIR") or workspace.root / ".state" / "cache")
@@ -75,6 +78,9 @@ class ResolveCache:
                 shared.update(self._files(member.path).encode())
         self._members = members
         self._shared = shared.hexdigest()
+        self._workspace = workspace
+        self._environment = environment
+        self._git = git or GitSource(workspace, environment)
 
     def _files(self, folder: str) -> str:
         return "".join(f"{p} {b}\n" for p, b in sorted(self.tree.under(folder).items()))
@@ -85,6 +91,11 @@ class ResolveCache:
         digest = hashlib.sha256(self._shared.encode())
         for member in workspace_closure(package, self._members):
             digest.update(self._files(self._members[member].path).encode())
+        try:  # git storage: the pin is a commit, which no file content tells
+            if package_storage(self._workspace, self._environment, package) == "git":
+                digest.update(f"git {self._git.repository} {self._git.commit(package)}".encode())
+        except FlowfleetError:
+            return None  # resolving reports it; never cache around it
         return digest.hexdigest()
 
     def _file(self, package: str) -> Path:

@@ -40,10 +40,15 @@ class HttpReader:
     pay it. Reads are idempotent, so connection errors, 429 and 5xx are retried.
     """
 
-    RETRIES = 4
+    RETRIES = 4  # attempts; PREFECT_CLIENT_MAX_RETRIES (retries after the first) wins
+    TIMEOUT = 30.0  # seconds per request; PREFECT_API_REQUEST_TIMEOUT wins
 
     def __init__(self, api_url: str):
         import httpx
+
+        retries = os.environ.get("PREFECT_CLIENT_MAX_RETRIES")
+        self.attempts = 1 + int(retries) if retries and retries.isdigit() else self.RETRIES
+        timeout = float(os.environ.get("PREFECT_API_REQUEST_TIMEOUT") or self.TIMEOUT)
 
         headers = {}
         if key := os.environ.get("PREFECT_API_KEY"):
@@ -53,7 +58,8 @@ class HttpReader:
         self._client = httpx.AsyncClient(
             base_url=api_url,
             headers=headers,
-            timeout=float(os.environ.get("PREFECT_API_REQUEST_TIMEOUT", "60")),
+            # A stalled server costs at most `timeout` per attempt, never forever.
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         )
 
     async def __aenter__(self) -> HttpReader:
@@ -65,8 +71,8 @@ class HttpReader:
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         import httpx
 
-        for attempt in range(1, self.RETRIES + 1):
-            last = attempt == self.RETRIES
+        for attempt in range(1, self.attempts + 1):
+            last = attempt == self.attempts
             try:
                 response = await self._client.request(method, path, **kwargs)
             except httpx.TransportError:
@@ -75,7 +81,7 @@ class HttpReader:
             else:
                 if response.status_code not in RETRY_STATUSES or last:
                     return response
-            await asyncio.sleep(0.5 * 2**attempt)
+            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
         raise AssertionError("unreachable")
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from flowfleet import secrets
+
 LABEL_PREFIX = "flowfleet."
 MANAGED = "flowfleet.managed"
 PROJECT = "flowfleet.project"
@@ -65,11 +67,16 @@ class DesiredDeployment(BaseModel):
     version: str | None = None
     concurrency_limit: int | None = None
     pull_steps: list[dict[str, Any]] | None = None
+    storage: str = "image"  # "image", "git" or "local" (a single-pool laptop), see gitstorage
+    commit: str | None = None  # git storage: the commit the pull steps are pinned to
     source: str = ""  # "path:line" of the decorator, for messages
     signature: str = ""  # the flow's signature: part of the spec hash
     parameter_schema: dict[str, Any] | None = None  # filled when the flow is not at hand
 
     _flow: Any = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any) -> None:
+        secrets.remember([self.job_variables, self.parameters])  # so error lines mask them
 
     def spec(self) -> dict[str, Any]:
         """Everything that is written to the server and compared by `plan`."""
@@ -102,6 +109,7 @@ class DesiredDeployment(BaseModel):
 
     def finalise(self) -> DesiredDeployment:
         """Stamp the ownership labels; call after every edit."""
+        secrets.remember([self.job_variables, self.parameters])
         self.labels = {
             **self.labels,
             SPEC: self.spec_hash(),
@@ -110,7 +118,9 @@ class DesiredDeployment(BaseModel):
         return self
 
     def listing(self) -> dict[str, Any]:
-        """The `flowfleet list --output json` object."""
+        """The `flowfleet list --output json` object, secret values masked."""
         data = self.model_dump(mode="json", exclude=INTERNAL_FIELDS)
         data["schedules"] = [s.model_dump(exclude_none=True) for s in self.schedules]
-        return data
+        if data.get("commit") is None:
+            data.pop("commit", None)  # only git storage has one
+        return secrets.mask(data)

@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from flowfleet import branches
+from flowfleet import branches, gitstorage
 from flowfleet.apply import Outcome, Report, apply_plan
 from flowfleet.client import HttpReader, api_url_for, prefect_client
 from flowfleet.desired import DesiredDeployment
@@ -46,6 +46,10 @@ class Target:
         resolution = session.resolve(environment, branch, cached=True)
         if resolution.problems:
             raise FlowfleetError(*resolution.problems)
+        git_packages = {d.package for d in resolution.deployments if d.storage == "git"}
+        if git_packages:  # a run must find in the commit exactly the code resolved here
+            source = gitstorage.GitSource(session.workspace, environment)
+            gitstorage.check_committed(source, git_packages)
         return cls(session, environment, resolution.deployments, api_url_for(environment), branch)
 
     @property

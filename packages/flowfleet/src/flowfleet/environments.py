@@ -5,12 +5,16 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import string
 import tomllib
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from flowfleet.problems import FlowfleetError, Problem
+
+POOL_PLACEHOLDERS = ("env", "type", "package")
 
 
 class Environment(BaseModel):
@@ -37,6 +41,40 @@ class Environment(BaseModel):
     branches: list[str] | None = None
     default_branch: str = "main"
     branch_deployments: bool = False
+    # Git storage (see flowfleet.gitstorage): a package's own `storage` wins over this.
+    storage: Literal["image", "git"] = "image"
+    git_repository: str | None = Field(
+        default=None, description="clone URL for git storage; default: `git remote get-url origin`"
+    )
+    git_credentials_block: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9-]+(/[a-z0-9-]+)?$",
+        description="a Secret block name, or `<block-type>/<name>` of a credentials block",
+    )
+    base_image: str | None = Field(
+        default=None, description="the shared runtime image of git-storage deployments"
+    )
+
+    @field_validator("git_repository")
+    @classmethod
+    def _no_inline_credentials(cls, value: str | None) -> str | None:
+        if value and re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", value, re.I):
+            raise ValueError(
+                "must not carry credentials; name a block in git_credentials_block instead"
+            )
+        return value
+
+    @field_validator("pools")
+    @classmethod
+    def _known_placeholders(cls, pools: dict[str, str]) -> dict[str, str]:
+        for template in pools.values():
+            for _, field_name, _, _ in string.Formatter().parse(template):
+                if field_name is not None and field_name not in POOL_PLACEHOLDERS:
+                    raise ValueError(
+                        f"pool name '{template}' uses {{{field_name}}}; "
+                        f"known placeholders: {', '.join('{' + p + '}' for p in POOL_PLACEHOLDERS)}"
+                    )
+        return pools
 
     def pool_for(self, pool_key: str, package: str) -> str:
         if self.single_pool:
@@ -96,7 +134,8 @@ def load_environment(folder: Path, name: str) -> Environment:
                     )
                 )
             else:
-                lines.append(Problem(f"{at}: key '{key}': {error['msg']}"))
+                message = error["msg"].removeprefix("Value error, ")
+                lines.append(Problem(f"{at}: key '{key}': {message}"))
         raise FlowfleetError(*lines) from None
 
 

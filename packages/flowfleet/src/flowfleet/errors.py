@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flowfleet.problems import one_line
+
+# Statuses that say "the server, not this request": retried, then the run stops.
+UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+
 
 def describe_error(exc: BaseException, api_url: str) -> str:
     import httpx
 
     if isinstance(exc, httpx.HTTPStatusError):
-        detail = ""
+        detail: Any = ""
         try:
             body = exc.response.json()
-            detail = body.get("detail") if isinstance(body, dict) else body
+            detail = _detail(body) if isinstance(body, dict) else body
         except ValueError:
             detail = exc.response.text[:200]
-        return (
+        # Never the request body: Prefect's 422 answer echoes it, secrets and all.
+        return one_line(
             f"{exc.request.method} {exc.request.url} answered {exc.response.status_code}: {detail}"
-        )
+        )[:500]
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out talking to {api_url}"
     if isinstance(exc, httpx.TransportError | ConnectionError | OSError):
-        return f"cannot reach the Prefect API at {api_url} ({type(exc).__name__}: {exc})"
-    return f"{type(exc).__name__}: {exc}"
+        return one_line(f"cannot reach the Prefect API at {api_url} ({type(exc).__name__}: {exc})")
+    return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def server_unavailable(exc: BaseException) -> bool:
+    """True when the failure is the server's (gone, stalled, overloaded), not the request's."""
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code in UNAVAILABLE_STATUSES
+    return isinstance(exc, httpx.TransportError | ConnectionError | OSError)
+
+
+def _detail(body: dict[str, Any]) -> Any:
+    """`detail`, or the field errors of a validation answer without their `input` values."""
+    errors = body.get("detail") or body.get("exception_detail")
+    if errors and not isinstance(errors, list):
+        return errors
+    if errors:
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}"
+            for e in errors
+            if isinstance(e, dict)
+        )
+    return body.get("exception_message", "")

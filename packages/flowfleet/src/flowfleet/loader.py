@@ -42,11 +42,12 @@ def package_of(registry: Registry) -> str:
 def load_fleet(plugins: Plugins | None = None, skip: frozenset[str] = frozenset()) -> Fleet:
     """Load every registry's modules, except the packages in `skip` (resolved from cache)."""
     plugins = plugins or load_plugins()
+    registries = plugins.registries()  # first: a plugin whose hook raises adds a problem
     fleet = Fleet(plugins, problems=list(plugins.problems))
     if plugins.problems:
         fleet.failed_packages.add("*")  # an entry point we could not read may be any package
     # Sorted, so "first" and "second" in problems do not depend on plugin order.
-    for registry in sorted(plugins.registries(), key=package_of):
+    for registry in sorted(registries, key=package_of):
         if package_of(registry) in skip:
             continue
         registry.load()

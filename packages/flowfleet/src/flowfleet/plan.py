@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 from flowfleet import desired as ownership
+from flowfleet import gitstorage
 from flowfleet.desired import DesiredDeployment
 from flowfleet.observed import ObservedDeployment, ServerState
 
@@ -41,6 +42,8 @@ class Change(BaseModel):
     action: Action
     package: str | None = None
     work_pool: str | None = None
+    storage: str | None = None  # "image", "git" or "local"
+    commit: str | None = None  # git storage: the pinned commit
     deployment_id: str | None = None
     changes: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reason: str | None = None
@@ -96,6 +99,15 @@ def diff(want: DesiredDeployment, have: ObservedDeployment) -> dict[str, dict[st
         for key in COMPARED
         if _jsonable(observed_spec.get(key)) != desired_spec[key]
     }
+    if "pull_steps" in changes:  # name the commit move, which the steps' text hides
+        (mode_from, commit_from), (mode_to, commit_to) = (
+            gitstorage.describe(have.spec.get("pull_steps")),
+            gitstorage.describe(want.pull_steps),
+        )
+        if mode_from != mode_to:
+            changes["storage"] = {"from": mode_from, "to": mode_to}
+        if commit_from != commit_to:
+            changes["commit"] = {"from": commit_from, "to": commit_to}
     labels_from = {k: have.labels.get(k) for k in OWNERSHIP_LABELS if have.labels.get(k)}
     labels_to = {k: want.labels.get(k) for k in OWNERSHIP_LABELS if want.labels.get(k)}
     if labels_from != labels_to:
@@ -146,7 +158,13 @@ def make_plan(
     """
     plan = Plan(environment=environment, project=project, api_url=state.api_url)
     for want in desired:
-        base = dict(full_name=want.full_name, package=want.package, work_pool=want.work_pool)
+        base = dict(
+            full_name=want.full_name,
+            package=want.package,
+            work_pool=want.work_pool,
+            storage=want.storage,
+            commit=want.commit,
+        )
         have = state.deployments.get(want.full_name)
         if have is None:
             plan.create.append(Change(action="create", **base))
@@ -237,6 +255,7 @@ def _plan_prune(
                 package=have.package,
                 deployment_id=have.id,
                 work_pool=have.spec.get("work_pool"),
+                commit=gitstorage.describe(have.spec.get("pull_steps"))[1],
                 reason="no longer declared",
             )
         )

@@ -61,22 +61,89 @@ class Plugins:
         self.info.pop(name, None)
         self.__dict__.pop("infra_types", None)
 
+    def raised_in(self, hook_name: str, exc: BaseException) -> str:
+        """The name of the plugin whose implementation of `hook_name` raised `exc`."""
+        impls = {
+            i.function.__code__: i.plugin_name
+            for i in getattr(self.hook, hook_name).get_hookimpls()
+            if hasattr(i.function, "__code__")
+        }
+        found = "?"
+        tb = exc.__traceback__
+        while tb is not None:
+            found = impls.get(tb.tb_frame.f_code, found)
+            tb = tb.tb_next
+        return found
+
     def registries(self) -> list[Registry]:
+        """Every plugin's registries; a plugin whose hook raises becomes a problem."""
         seen: dict[int, Registry] = {}
-        for result in self.hook.flowfleet_registries():
-            for registry in result or []:
-                seen.setdefault(id(registry), registry)
+        for impl in reversed(self.hook.flowfleet_registries.get_hookimpls()):
+            try:
+                result = impl.function() or []
+            except Exception as exc:
+                found = Problem(
+                    f"plugin '{impl.plugin_name}' raised in flowfleet_registries: "
+                    f"{describe_error(exc)}",
+                    package=getattr(self.info.get(impl.plugin_name), "distribution", None),
+                    fix=f"fix or uninstall the plugin '{impl.plugin_name}'",
+                )
+                if found not in self.problems:
+                    self.problems.append(found)
+                continue
+            for registry in result:
+                if isinstance(registry, Registry):
+                    seen.setdefault(id(registry), registry)
         return list(seen.values())
 
     @cached_property
     def infra_types(self) -> InfraTypes:
-        """Every infra type the plugins contribute, with their validating union."""
+        """Every infra type the plugins contribute, with their validating union.
+
+        Each plugin is asked on its own, so one that raises or returns something
+        other than InfraConfig subclasses becomes a problem naming it; two plugins
+        giving the same `type` name are a problem too, never a silent shadowing.
+        """
         types: dict[str, type[InfraConfig]] = {}
-        for plugin_types in self.hook.flowfleet_infra_types():
-            for cls in plugin_types or []:
-                name = cls.model_fields["type"].default
-                types.setdefault(name, cls)
-        return InfraTypes(types)
+        owners: dict[str, str] = {}
+        problems: list[Problem] = []
+
+        def problem(plugin: str, message: str, fix: str) -> None:
+            package = self.info[plugin].distribution if plugin in self.info else None
+            problems.append(Problem(f"plugin '{plugin}' {message}", package=package, fix=fix))
+
+        # pluggy's call order (newest first), one implementation at a time.
+        for impl in reversed(self.hook.flowfleet_infra_types.get_hookimpls()):
+            plugin = impl.plugin_name
+            try:
+                contributed = impl.function() or []
+                contributed = list(contributed)
+            except Exception as exc:
+                problem(
+                    plugin,
+                    f"raised in flowfleet_infra_types: {describe_error(exc)}",
+                    f"fix or uninstall the plugin '{plugin}'",
+                )
+                continue
+            for cls in contributed:
+                name = _infra_type_name(cls)
+                if name is None:
+                    problem(
+                        plugin,
+                        f"returned {cls!r} from flowfleet_infra_types, which is not an "
+                        "InfraConfig subclass with a `type` literal",
+                        "return a list of InfraConfig subclasses, such as `return [Batch]`",
+                    )
+                elif name in types and types[name] is not cls:
+                    problem(
+                        plugin,
+                        f"and plugin '{owners[name]}' both contribute infra type '{name}'",
+                        "uninstall one of them, or rename one type",
+                    )
+                else:
+                    types.setdefault(name, cls)
+                    owners.setdefault(name, plugin)
+        return InfraTypes(types, problems)
 
     def contributions(self, name: str) -> tuple[list[str], list[str]]:
         """(infra type names, registry packages) that one plugin contributes."""
@@ -84,7 +151,10 @@ class Plugins:
         infra: list[str] = []
         registries: list[str] = []
         if hasattr(plugin, "flowfleet_infra_types"):
-            infra = [c.model_fields["type"].default for c in plugin.flowfleet_infra_types()]
+            try:
+                infra = [_infra_type_name(c) or "?" for c in plugin.flowfleet_infra_types()]
+            except Exception:
+                infra = ["(raised)"]
         if hasattr(plugin, "flowfleet_registries"):
             registries = [r.package for r in plugin.flowfleet_registries()]
         return infra, registries
@@ -93,8 +163,9 @@ class Plugins:
 class InfraTypes:
     """The discriminated union of every known infra type, built once plugins load."""
 
-    def __init__(self, types: dict[str, type[InfraConfig]]):
+    def __init__(self, types: dict[str, type[InfraConfig]], problems: list[Problem] | None = None):
         self.types = types
+        self.problems = problems or []
         self._adapter: TypeAdapter[Any] | None = None
 
     @property
@@ -125,6 +196,15 @@ class InfraTypes:
             union = members[0] if len(members) == 1 else Union[members]  # noqa: UP007
             self._adapter = TypeAdapter(Annotated[union, Field(discriminator="type")])
         return self._adapter
+
+
+def _infra_type_name(cls: object) -> str | None:
+    """The `type` literal of an InfraConfig subclass; None for anything else."""
+    if not (inspect.isclass(cls) and issubclass(cls, InfraConfig)):
+        return None
+    field_info = cls.model_fields.get("type")
+    name = field_info.default if field_info else None
+    return name if isinstance(name, str) else None
 
 
 def new_manager() -> pluggy.PluginManager:

@@ -7,8 +7,10 @@ from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from flowfleet import secrets
 from flowfleet.apply import Report
 from flowfleet.plan import Change, Plan
 
@@ -23,6 +25,7 @@ STYLE = {
     "failed": "bold red",
     "conflict": "bold red",
     "unchanged": "dim",
+    "skipped": "dim",
 }
 
 
@@ -43,10 +46,18 @@ def _cell(text: str) -> str:
 
 def _details(change: Change) -> str:
     if change.reason and not change.changes:
-        return change.reason
+        return secrets.scrub(change.reason)
     return "; ".join(
-        f"{k}: {_short(v['from'], 30)} → {_short(v['to'], 30)}" for k, v in change.changes.items()
+        f"{k}: {_short(v['from'], 30)} → {_short(v['to'], 30)}"
+        for k, v in secrets.mask(change.changes).items()
     )
+
+
+def _storage(change: Change) -> str:
+    """`git @ 1a2b3c4d5e6f`, `image`, or empty when unknown (a delete)."""
+    if change.commit:
+        return f"{change.storage or 'git'} @ {change.commit[:12]}"
+    return change.storage or ""
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -57,13 +68,15 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
     for section in (*SECTIONS, "conflicts"):
         data[section] = [
-            c.model_dump(
-                exclude_none=True,
-                exclude={"action"} | (set() if section == "update" else {"changes"}),
+            secrets.mask(
+                c.model_dump(
+                    exclude_none=True,
+                    exclude={"action"} | (set() if section == "update" else {"changes"}),
+                )
             )
             for c in getattr(plan, section)
         ]
-    data["blockers"] = plan.blockers
+    data["blockers"] = [secrets.scrub(b) for b in plan.blockers]
     return data
 
 
@@ -77,9 +90,13 @@ def plan_markdown(plan: Plan) -> str:
     lines = [f"### flowfleet plan for `{plan.environment}`", "", counts, ""]
     rows = plan.create + plan.update + plan.delete + plan.conflicts
     if rows:
-        lines += ["| Deployment | Action | Work pool | Details |", "|---|---|---|---|"]
         lines += [
-            f"| `{c.full_name}` | {c.action} | {c.work_pool or ''} | {_cell(_details(c))} |"
+            "| Deployment | Action | Work pool | Storage | Details |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{c.full_name}` | {c.action} | {c.work_pool or ''} | {_storage(c)} "
+            f"| {_cell(_details(c))} |"
             for c in rows
         ]
     for blocker in plan.blockers:
@@ -89,7 +106,7 @@ def plan_markdown(plan: Plan) -> str:
 
 def plan_table(plan: Plan, console: Console) -> None:
     table = Table(title=f"Plan for {plan.environment} ({plan.api_url})")
-    for column in ("Deployment", "Action", "Work pool", "Details"):
+    for column in ("Deployment", "Action", "Work pool", "Storage", "Details"):
         table.add_column(column, overflow="fold")
     for change in plan.create + plan.update + plan.delete + plan.conflicts + plan.unchanged:
         style = STYLE.get(change.action, "")
@@ -97,7 +114,8 @@ def plan_table(plan: Plan, console: Console) -> None:
             change.full_name,
             f"[{style}]{change.action}[/]",
             change.work_pool or "",
-            _details(change),
+            _storage(change),
+            escape(_details(change)),  # text from a server is not rich markup
         )
     console.print(table)
     console.print(
@@ -127,6 +145,7 @@ def render_report(report: Report, output: Output, console: Console) -> None:
                     "summary": counts,
                     "writes": report.writes,
                     "ok": report.ok,
+                    "aborted": report.aborted,
                 },
                 indent=2,
             )
@@ -143,7 +162,9 @@ def render_report(report: Report, output: Output, console: Console) -> None:
     for column in ("Name", "Status", "Details"):
         table.add_column(column, overflow="fold")
     for o in report.outcomes:
-        table.add_row(o.full_name, f"[{STYLE.get(o.status, '')}]{o.status}[/]", o.details)
+        table.add_row(
+            o.full_name, f"[{STYLE.get(o.status, 'default')}]{o.status}[/]", escape(o.details)
+        )
     console.print(table)
-    verdict = "Failed to apply every change" if report.failed else "Applied"
+    verdict = "Failed to apply every change" if report.failed or report.aborted else "Applied"
     console.print(f"{verdict}: {summary}.")

@@ -23,9 +23,10 @@ from flowfleet import desired as ownership
 from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig, PendingInfra
 from flowfleet.desired import DesiredDeployment, Schedule
 from flowfleet.environments import Environment
+from flowfleet.gitstorage import GitSource, package_storage
 from flowfleet.infra.base import InfraConfig
 from flowfleet.loader import Fleet
-from flowfleet.problems import Problem, describe_error
+from flowfleet.problems import FlowfleetError, Problem, describe_error
 from flowfleet.registry import Registration
 from flowfleet.workspace import Workspace
 
@@ -47,6 +48,16 @@ class _Context:
     known_environments: list[str]
     branch: str | None
     image_tags: Mapping[str, str]
+    git: GitSource
+    storage: dict[str, _Storage | None] = field(default_factory=dict)  # by package
+    reported: set[tuple[str, str]] = field(default_factory=set)  # (package, what): once each
+
+
+@dataclass(frozen=True)
+class _Storage:
+    mode: str  # "image", "git" or "local"
+    pull_steps: list[dict[str, Any]] | None = None
+    commit: str | None = None
 
 
 def resolve(
@@ -58,13 +69,15 @@ def resolve(
     branch: str | None = None,
     image_tags: Mapping[str, str] | None = None,
     resolved: Iterable[DesiredDeployment] = (),
+    git: GitSource | None = None,
 ) -> Resolution:
     """Resolve every registration of `fleet` for one environment.
 
     `resolved` are deployments of packages resolved earlier (from the cache); they
     take part in the duplicate-name check like the rest.
     """
-    ctx = _Context(fleet, environment, workspace, known_environments, branch, image_tags or {})
+    git = git or GitSource(workspace, environment)  # runs git only if a package needs it
+    ctx = _Context(fleet, environment, workspace, known_environments, branch, image_tags or {}, git)
     result = Resolution(environment, problems=list(fleet.problems))
     result.problems.extend(fleet.plugins.infra_types.problems)
     seen: dict[str, DesiredDeployment] = {d.full_name: d for d in resolved}
@@ -146,7 +159,8 @@ def _resolve_one(
     schedules = _schedules(config, problem)
     infra = _infra(ctx, package, config, problem)
     parameters = _parameters(reg, config, problem)
-    if problems or infra is None:
+    storage = _storage(ctx, package, problems)
+    if problems or infra is None or storage is None:
         return None
 
     # A branch deployment (branch_deployments, off the default branch) gets its own
@@ -168,7 +182,21 @@ def _resolve_one(
     else:
         pool_type = infra.work_pool_type()
         job_variables.update(infra.job_variables())
-        if infra.needs_image():
+        if infra.needs_image() and storage.mode == "git":
+            # Git storage: the code comes from the clone, the runtime from one shared image.
+            image = config.image or env.base_image
+            if image is None:
+                if (package, "base_image") not in ctx.reported:
+                    ctx.reported.add((package, "base_image"))
+                    problem(
+                        f"git storage runs in the environment's shared runtime image, and "
+                        f"{ctx.git.env_file} sets no base_image",
+                        "image",
+                        f'set base_image = "<registry>/<runtime>:<tag>" in {ctx.git.env_file}',
+                    )
+                return None
+            job_variables["image"] = image
+        elif infra.needs_image():
             image = _image(ctx, package, member.image_name if member else package, config)
             job_variables["image"] = image
     job_variables.update(config.job_variables)
@@ -198,6 +226,9 @@ def _resolve_one(
         description=config.description or _first_line(reg.flow.description),
         version=config.version,
         concurrency_limit=config.concurrency_limit,
+        pull_steps=storage.pull_steps,
+        storage=storage.mode,
+        commit=storage.commit,
         source=reg.source,
         signature=str(inspect.signature(reg.flow.fn)),
     )
@@ -212,6 +243,23 @@ def _resolve_one(
         )
         return None
     return deployment.finalise()
+
+
+def _storage(ctx: _Context, package: str, problems: list[Problem]) -> _Storage | None:
+    """The package's storage and, in git mode, its pull steps; a problem once per package."""
+    if package not in ctx.storage:
+        try:
+            mode = package_storage(ctx.workspace, ctx.environment, package)
+            if mode == "git":
+                steps = ctx.git.pull_steps(package)
+                ctx.storage[package] = _Storage(mode, steps, ctx.git.commit(package))
+            else:
+                ctx.storage[package] = _Storage(mode)
+        except FlowfleetError as exc:
+            ctx.storage[package] = None
+            for p in exc.problems:
+                problems.append(Problem(p.message, package, None, "storage", p.fix))
+    return ctx.storage[package]
 
 
 def _schedules(config: DeploymentConfig, problem: Any) -> list[Schedule]:

@@ -8,6 +8,7 @@ from functools import cached_property
 from flowfleet.cache import ResolveCache
 from flowfleet.cache import enabled as cache_enabled
 from flowfleet.environments import Environment, environment_names, load_environment
+from flowfleet.gitstorage import GitSource
 from flowfleet.images import LazyImageTags
 from flowfleet.loader import Fleet, load_fleet, package_of
 from flowfleet.plugins import Plugins, load_plugins
@@ -40,8 +41,11 @@ class Session:
         self, environment: Environment, branch: str | None = None, *, cached: bool = False
     ) -> Resolution:
         """Resolve one environment; with `cached`, unchanged packages skip their import."""
+        git = GitSource(self.workspace, environment)  # shared: one `git log` per package
         cache = (
-            self._cache(environment, branch) if cached and "fleet" not in self.__dict__ else None
+            self._cache(environment, branch, git)
+            if cached and "fleet" not in self.__dict__
+            else None
         )
         hits = cache.lookup(self._package_names()) if cache else {}
         if cache:
@@ -54,6 +58,7 @@ class Session:
             branch=branch,
             image_tags=self.image_tags,
             resolved=[d for deployments in hits.values() for d in deployments],
+            git=git,
         )
         if cache:
             cache.store(resolution, self.fleet)
@@ -62,11 +67,13 @@ class Session:
     def _package_names(self) -> list[str]:
         return sorted({package_of(r) for r in self.loaded_plugins.registries()})
 
-    def _cache(self, environment: Environment, branch: str | None) -> ResolveCache | None:
+    def _cache(
+        self, environment: Environment, branch: str | None, git: GitSource | None = None
+    ) -> ResolveCache | None:
         if not cache_enabled() or self.plugins is not None:
             return None  # in-process plugin sets (tests) have no files to key by
         versions = {i.name: i.version for i in self.loaded_plugins.info.values()}
-        return ResolveCache(self.workspace, environment, branch, versions)
+        return ResolveCache(self.workspace, environment, branch, versions, git)
 
     @cached_property
     def image_tags(self) -> LazyImageTags:

@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from flowfleet import secrets
 from flowfleet.problems import FlowfleetError
 
 app = typer.Typer(
@@ -30,12 +31,16 @@ def _register_commands() -> None:
 def fail(*lines: object) -> typer.Exit:
     """Print each line on stderr and return the exit to raise: one line per problem."""
     for line in lines:
-        print(f"error: {line}", file=sys.stderr)
+        print(f"error: {secrets.scrub(str(line))}", file=sys.stderr)
     return typer.Exit(1)
 
 
 def main() -> None:
     _register_commands()
+    # A bad option or value exits 1 like every other error: click's usual 2 would read
+    # as "changes pending" to `plan --detailed-exitcode`.
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    usage_error.exit_code = 1
     try:
         app(standalone_mode=True)
     except FlowfleetError as exc:

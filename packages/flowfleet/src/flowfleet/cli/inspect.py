@@ -48,6 +48,7 @@ def list_deployments(
             "Work pool",
             "Infra",
             "Image",
+            "Storage",
             "Schedule",
             "Paused",
         ):
@@ -60,6 +61,7 @@ def list_deployments(
                 d.work_pool,
                 d.infra,
                 d.image or "-",
+                f"git @ {d.commit[:12]}" if d.commit else d.storage,
                 schedule,
                 "yes" if d.paused else "no",
             )

@@ -1,0 +1,75 @@
+"""Everything a Prefect server holds that a deploy could touch, read raw over plain HTTP.
+
+Tests compare a snapshot before and after a run to prove nothing changed, or that
+exactly the expected set exists (no duplicates, none missing).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class Snapshot:
+    flows: dict[str, str]  # flow name -> id
+    flow_names: list[str]  # every flow name, duplicates kept
+    deployments: dict[str, str]  # "flow/name" -> the deployment's JSON, byte for byte
+    full_names: list[str]  # every deployment's full name, duplicates kept
+    pools: dict[str, str]  # pool name -> its JSON
+
+    def mine(self, uid: str) -> set[str]:
+        return {name for name in self.deployments if uid in name.split("/")[0]}
+
+    def deployment(self, full_name: str) -> dict[str, Any]:
+        return json.loads(self.deployments[full_name])
+
+
+def _all(client: httpx.Client, path: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    while True:
+        response = client.post(path, json={"limit": 200, "offset": len(rows)})
+        response.raise_for_status()
+        page = response.json()
+        rows.extend(page)
+        if len(page) < 200:
+            return rows
+
+
+def snapshot(api_url: str) -> Snapshot:
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        flows = _all(client, "/flows/filter")
+        names = {row["id"]: row["name"] for row in flows}
+        deployments = _all(client, "/deployments/filter")
+        pools = _all(client, "/work_pools/filter")
+    full = [f"{names.get(d['flow_id'], '?')}/{d['name']}" for d in deployments]
+    return Snapshot(
+        flows={row["name"]: row["id"] for row in flows},
+        flow_names=[row["name"] for row in flows],
+        deployments={
+            n: json.dumps(d, sort_keys=True) for n, d in zip(full, deployments, strict=True)
+        },
+        full_names=full,
+        pools={p["name"]: json.dumps(p, sort_keys=True) for p in pools},
+    )
+
+
+def create_pool(api_url: str, name: str, kind: str = "process") -> None:
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        response = client.post("/work_pools/", json={"name": name, "type": kind})
+        if response.status_code != 409:
+            response.raise_for_status()
+
+
+def hand_made(api_url: str, flow_name: str, name: str, **fields: Any) -> str:
+    """A deployment made by hand (no flowfleet labels); returns its id."""
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        flow = client.post("/flows/", json={"name": flow_name})
+        flow.raise_for_status()
+        body = {"name": name, "flow_id": flow.json()["id"], **fields}
+        response = client.post("/deployments/", json=body)
+        response.raise_for_status()
+        return response.json()["id"]

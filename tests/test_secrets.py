@@ -1,0 +1,111 @@
+"""Secrets never appear in any output or log, yet reach the server.
+
+The API key (PREFECT_API_KEY, sent as a bearer token; a local server ignores it)
+and job-variable values under secret-named keys (`*_KEY`, `*_TOKEN`, `*_SECRET`,
+`*_PASSWORD`) are checked against every command's stdout and stderr, in every
+output format, including plan diffs that change them and a 422 error line.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from disk_project import DiskProject, error_lines
+from flowfleet import secrets
+from snapshots import snapshot
+
+pytestmark = pytest.mark.server
+
+API_KEY = "pnu_reliability7f3c9eDoNotPrint"
+V1 = {"DB_PASSWORD": "hunter2-first", "API_TOKEN": "tok-first-1234", "S3_SECRET": "s3-first-99"}
+V2 = {"DB_PASSWORD": "hunter2-second", "API_TOKEN": "tok-second-5678", "S3_SECRET": "s3-second-9"}
+EVERY_SECRET = [API_KEY, *V1.values(), *V2.values()]
+
+
+def infra(values: dict[str, str]) -> str:
+    env = {**values, "REGION": "eu-west-1"}
+    return f", infra=Worker(env={env!r}), parameters={{'days': 2}}"
+
+
+def run_all(project: DiskProject, *commands: tuple[str, ...]) -> list:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [
+            pool.submit(project.run, *command, PREFECT_API_KEY=API_KEY) for command in commands
+        ]
+        return [f.result() for f in futures]
+
+
+def assert_no_secret(results) -> None:
+    for result in results:
+        text = result.stdout + result.stderr
+        assert "Traceback" not in text, text
+        for secret in EVERY_SECRET:
+            assert secret not in text, f"{secret!r} printed by {result.args[3:]}:\n{text}"
+
+
+def test_no_output_format_prints_a_secret(prefect_server, tmp_path: Path) -> None:
+    project = DiskProject(tmp_path / "p", prefect_server.api_url, flows=2, per_flow=1)
+    project.write_flows(2, 1, extra=infra(V1))
+    pools = project.run("pools", "--env", "test")  # with the template that checks variables
+    assert pools.returncode == 0, pools.stderr
+    outputs = run_all(
+        project,
+        ("list", "--env", "test"),
+        ("list", "--env", "test", "--output", "json"),
+        ("validate",),
+        ("plan", "--env", "test", "--output", "markdown"),
+    )
+    assert [r.returncode for r in outputs] == [0, 0, 0, 0], [r.stderr for r in outputs]
+    listed = json.loads(outputs[1].stdout)
+    assert listed[0]["job_variables"]["env"] == {
+        "DB_PASSWORD": secrets.MASK,
+        "API_TOKEN": secrets.MASK,
+        "S3_SECRET": secrets.MASK,
+        "REGION": "eu-west-1",
+    }
+    first = project.run("deploy", "--env", "test", "--output", "json", PREFECT_API_KEY=API_KEY)
+    assert first.returncode == 0, first.stderr
+    outputs.append(first)
+
+    # The worker needs the real values: they are sent, only never printed.
+    name = f"{project.flow_name(0)}/d0"
+    sent = snapshot(prefect_server.api_url).deployment(name)["job_variables"]["env"]
+    assert sent == {**V1, "REGION": "eu-west-1"}
+
+    # Changing the secrets makes plan diffs that carry them, in every format.
+    project.write_flows(2, 1, extra=infra(V2))
+    diffs = run_all(
+        project,
+        ("plan", "--env", "test"),
+        ("plan", "--env", "test", "--output", "json"),
+        ("plan", "--env", "test", "--output", "markdown"),
+    )
+    assert [r.returncode for r in diffs] == [0, 0, 0], [r.stderr for r in diffs]
+    changes = json.loads(diffs[1].stdout)["update"][0]["changes"]["job_variables"]
+    assert changes["to"]["env"]["DB_PASSWORD"] == secrets.MASK
+    outputs += diffs
+
+    # A deployment the server refuses (422) next to the secrets: the error line is clean.
+    bad = infra(V2) + ', job_variables={"env": {"DB_PASSWORD": 12}, "stream_output": "no"}'
+    project.write_flows(2, 1, extra=bad)
+    failed = project.run("deploy", "--env", "test", "--output", "markdown", PREFECT_API_KEY=API_KEY)
+    assert failed.returncode == 1
+    [line] = error_lines(failed.stderr)
+    assert "answered 422" in line and "stream_output" in line, line
+    outputs.append(failed)
+    project.write_flows(2, 1, extra=infra(V2))
+    outputs.append(project.run("deploy", "--env", "test", PREFECT_API_KEY=API_KEY))
+    assert outputs[-1].returncode == 0, outputs[-1].stderr
+    assert_no_secret(outputs)
+
+
+def test_masking_rules() -> None:
+    value = {"env": {"DB_PASSWORD": "p4ssw0rd!", "aws_access_key": "AKIA1234", "MONKEY": "ok"}}
+    masked = secrets.mask(value)
+    assert masked == {"env": {"DB_PASSWORD": "****", "aws_access_key": "****", "MONKEY": "ok"}}
+    assert value["env"]["DB_PASSWORD"] == "p4ssw0rd!", "the value sent is not changed"
+    assert secrets.scrub("server said: bad value 'p4ssw0rd!'") == "server said: bad value '****'"
