@@ -90,12 +90,15 @@ def test_no_output_format_prints_a_secret(prefect_server, tmp_path: Path) -> Non
     outputs += diffs
 
     # A deployment the server refuses (422) next to the secrets: the error line is clean.
-    bad = infra(V2) + ', job_variables={"env": {"DB_PASSWORD": 12}, "stream_output": "no"}'
+    # The password as a list: the server's answer quotes the invalid value, secret and all.
+    env = {**V2, "DB_PASSWORD": [V2["DB_PASSWORD"]]}
+    bad = infra(V2) + f", job_variables={{'env': {env!r}}}"
     project.write_flows(2, 1, extra=bad)
     failed = project.run("deploy", "--env", "test", "--output", "markdown", PREFECT_API_KEY=API_KEY)
     assert failed.returncode == 1
-    [line] = error_lines(failed.stderr)
-    assert "answered 422" in line and "stream_output" in line, line
+    lines = error_lines(failed.stderr)
+    assert len(lines) == 2 and all("answered 422" in line for line in lines), lines
+    assert secrets.MASK in lines[0], lines  # the echoed value, masked
     outputs.append(failed)
     project.write_flows(2, 1, extra=infra(V2))
     outputs.append(project.run("deploy", "--env", "test", PREFECT_API_KEY=API_KEY))
