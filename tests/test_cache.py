@@ -8,10 +8,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from conftest import ROOT
 from flowfleet.cache import ResolveCache
 from flowfleet.environments import load_environment
+from flowfleet.resolve import Resolution
 from flowfleet.workspace import Workspace
 
 RESOLVE = """
@@ -95,3 +97,35 @@ def test_keys_change_with_the_package_its_dependencies_and_the_environment(tmp_p
 
     assert keys(workspace, branch="feature/x") != after_core
     assert keys(workspace, env="dev") != after_core
+
+
+def test_a_package_with_secret_values_is_never_written_to_the_cache(tmp_path):
+    from flowfleet.cache import holds_secrets
+    from flowfleet.desired import DesiredDeployment
+
+    base = dict(
+        package="p",
+        flow="f",
+        name="n",
+        full_name="f/n",
+        entrypoint="m:f",
+        work_pool="pool",
+        pool_type="process",
+        infra="worker",
+    )
+    plain = DesiredDeployment(**base, job_variables={"env": {"REGION": "eu-west-1"}})
+    secret = DesiredDeployment(**base, job_variables={"env": {"DB_PASSWORD": "hunter2"}})
+    token = DesiredDeployment(**base, parameters={"api_token": "abcd1234"})
+    assert not holds_secrets(plain)
+    assert holds_secrets(secret) and holds_secrets(token)
+
+    workspace = copy_workspace(tmp_path)
+    environment = load_environment(workspace.environments_dir, "prod")
+    cache = ResolveCache(workspace, environment, "main", {})
+    stored = tmp_path / ".state" / "cache" / "resolve" / "prod"
+    loaded = SimpleNamespace(loaded_packages={"sales-flows"}, failed_packages=set())
+    for deployment, written in ((plain, True), (secret, False)):
+        deployment.package = "sales-flows"
+        cache.store(Resolution(environment, deployments=[deployment]), loaded)
+        assert (stored / "sales-flows.json").exists() is written
+    assert "hunter2" not in "".join(p.read_text() for p in stored.iterdir())

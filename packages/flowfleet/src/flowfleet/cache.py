@@ -24,6 +24,7 @@ from flowfleet.images import DOCKERFILE, LOCK_FILE, WorkingTree, packages, works
 from flowfleet.loader import Fleet
 from flowfleet.problems import FlowfleetError
 from flowfleet.resolve import Resolution
+from flowfleet.secrets import mask
 from flowfleet.workspace import Workspace
 
 CACHE_VERSION = "2"
@@ -35,6 +36,11 @@ KEYED_VARIABLES = (
     "GITHUB_REF_NAME",
     "CI_COMMIT_REF_NAME",
 )
+
+
+def holds_secrets(deployment: DesiredDeployment) -> bool:
+    data = {"job_variables": deployment.job_variables, "parameters": deployment.parameters}
+    return mask(data) != data
 
 
 def enabled() -> bool:
@@ -129,6 +135,9 @@ class ResolveCache:
             if key is None:
                 continue
             deployments = by_package.get(package, [])
+            if any(holds_secrets(d) for d in deployments):
+                self._file(package).unlink(missing_ok=True)
+                continue  # secret values are sent to the server, never written to a file
             for deployment in deployments:
                 deployment.flow_parameter_schema()
             payload = {"key": key, "deployments": [d.model_dump(mode="json") for d in deployments]}
