@@ -106,7 +106,7 @@ async def apply_plan(
     state: ServerState,
     client: Any,
     *,
-    concurrency: int = 2,
+    concurrency: int = 1,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Report:
     """Write the plan's creates, updates and deletes; unchanged ones cost no call."""

@@ -103,7 +103,7 @@ async def deploy(
     prune: bool = False,
     adopt: bool = False,
     dry_run: bool = False,
-    concurrency: int = 2,
+    concurrency: int = 1,
     on_outcome: Callable[[Outcome], None] | None = None,
     client: Any = None,
 ) -> tuple[Plan, Report | None]:

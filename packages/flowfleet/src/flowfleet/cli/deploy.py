@@ -96,11 +96,11 @@ def deploy(
     branch: str | None = BRANCH,
     output: Output = OUTPUT,
     concurrency: int = typer.Option(
-        int(os.environ.get("FLOWFLEET_CONCURRENCY", "2")),
+        int(os.environ.get("FLOWFLEET_CONCURRENCY", "1")),
         "--concurrency",
         min=1,
         max=32,
-        help="Writes in flight at once (FLOWFLEET_CONCURRENCY).",
+        help="Writes in flight at once (FLOWFLEET_CONCURRENCY); 1 is fastest on SQLite.",
     ),
 ) -> None:
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
