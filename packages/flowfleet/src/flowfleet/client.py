@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from flowfleet.environments import Environment
@@ -27,10 +29,28 @@ def api_url_for(environment: Environment) -> str:
     return url.rstrip("/")
 
 
-def prefect_client(api_url: str) -> Any:
-    from prefect.client.orchestration import PrefectClient
+# A SQLite-backed server answers 503 for as long as another writer (its own scheduler,
+# after a large deploy) holds the database lock. flowfleet's writes are idempotent
+# upserts and deletes, so they wait out more of that than Prefect's default of 5 retries
+# (about a minute): 7 retries back off for about four minutes before giving up.
+WRITE_RETRIES = 7
 
-    return PrefectClient(api=api_url, api_key=os.environ.get("PREFECT_API_KEY"))
+
+@contextlib.asynccontextmanager
+async def prefect_client(api_url: str) -> AsyncIterator[Any]:
+    """Prefect's client for writes, patient with a busy server unless the user set
+    PREFECT_CLIENT_MAX_RETRIES themselves."""
+    from prefect.client.orchestration import PrefectClient
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    patience = (
+        contextlib.nullcontext()
+        if "PREFECT_CLIENT_MAX_RETRIES" in os.environ
+        else temporary_settings({PREFECT_CLIENT_MAX_RETRIES: WRITE_RETRIES})
+    )
+    with patience:
+        async with PrefectClient(api=api_url, api_key=os.environ.get("PREFECT_API_KEY")) as client:
+            yield client
 
 
 class HttpReader:
