@@ -127,7 +127,9 @@ def calls_section(results: dict) -> list[str]:
     n = calls["deployments"]
     lines = [
         f"Counted through a loopback counting proxy, in separate runs at {n} deployments "
-        "(never in the timed runs).",
+        "(never in the timed runs). Writes above one per deployment are the clients' retries "
+        "after a 503 (SQLite locked); `GET /csrf-token` is Prefect's client asking for a "
+        "CSRF token before writes.",
         "",
         "| tool, scenario | calls | per deployment | by method and path |",
         "|---|---:|---:|---|",
@@ -234,12 +236,26 @@ def plot(results: dict, png: Path) -> bool:
     all_m = {s: medians(results["sizes"][s]) for s in sizes}
     keys = sorted({k for m in all_m.values() for k in m})
     style = {"flowfleet": "-", "seed": "--", "floor": ":"}
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    colour = {
+        "first deploy": "tab:blue",
+        "no-op redeploy": "tab:green",
+        "one-change redeploy": "tab:orange",
+        "plan (no change)": "tab:purple",
+        "plan (one change)": "tab:brown",
+    }
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
     for key in keys:
         xs = [int(s) for s in sizes if key in all_m[s]]
         ys = [all_m[s][key]["median"] for s in sizes if key in all_m[s]]
         label = "raw floor (bare POST /deployments/)" if key[0] == "floor" else " ".join(key)
-        ax.plot(xs, ys, style.get(key[0], "-"), marker="o", label=label)
+        ax.plot(
+            xs,
+            ys,
+            style.get(key[0], "-"),
+            color="black" if key[0] == "floor" else colour.get(key[1]),
+            marker="s" if key[0] == "seed" else "o",
+            label=label,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks([int(s) for s in sizes], [f"{int(s):,}" for s in sizes])
@@ -249,7 +265,7 @@ def plot(results: dict, png: Path) -> bool:
     ax.set_ylabel("wall time, whole process (s, median)")
     ax.set_title(f"flowfleet vs the seed pattern (Prefect server on {results['db']})")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)
@@ -302,6 +318,9 @@ def write(results: dict, source: Path, docs: Path = DOCS) -> Path:
         "- **no-op redeploy**: the same command again. **one-change redeploy**: one flow's "
         "cron edited in one package's source file, then the command; the file is restored "
         "afterwards. **plan**: on the synced server, and with the one change pending.",
+        "- A deploy that exits early while the server still lacks deployments is run again, "
+        "as flowfleet's own message advises, and its time is the sum of the runs (listed "
+        "under `attempts` in the JSON).",
         "- Wall time is `time.perf_counter()` around the subprocess; peak memory is "
         "`/usr/bin/time -f %M` (max RSS); the tools alternate, and their order flips "
         "every repetition.",
@@ -332,6 +351,36 @@ def write(results: dict, source: Path, docs: Path = DOCS) -> Path:
     return path
 
 
+def merge(paths: list[Path]) -> dict:
+    """Several runs as one: a later file's size replaces an earlier one's; commands and
+    notes are kept from each."""
+    merged: dict = {}
+    for path in paths:
+        data = json.loads(path.read_text())
+        if not merged:
+            merged = {**data, "sizes": {}, "notes": [], "commands": []}
+        merged["sizes"].update(data["sizes"])
+        merged["commands"].append(data["command"])
+        for key in ("calls", "imports"):
+            if data.get(key):
+                merged[key] = data[key]
+        merged["notes"] += [n for n in data.get("notes", []) if n not in merged["notes"]]
+        merged["finished"] = data.get("finished")
+        merged["flowfleet_commit"] = data.get("flowfleet_commit")
+    merged["command"] = " ; ".join(merged["commands"])
+    return merged
+
+
 if __name__ == "__main__":
-    source = Path(sys.argv[1])
-    print(write(json.loads(source.read_text()), source))
+    # report.py RESULTS.json [MORE.json ...] [--out MERGED.json]
+    args = sys.argv[1:]
+    out = None
+    if "--out" in args:
+        i = args.index("--out")
+        out = Path(args[i + 1])
+        del args[i : i + 2]
+    paths = [Path(a) for a in args]
+    results = merge(paths) if len(paths) > 1 else json.loads(paths[0].read_text())
+    if out:
+        out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(write(results, out or paths[0]))

@@ -1,8 +1,10 @@
 """The Prefect server under test: SQLite (default) or PostgreSQL 15, reset to empty on demand.
 
-A reset stops the Prefect server, throws its database away (SQLite: the file;
-PostgreSQL: DROP/CREATE DATABASE) and starts it again, so every "first deploy"
-starts from the same empty server with the same work pools and nothing else.
+The first start migrates a new database, which is then kept as an empty
+template. A reset stops the Prefect server, replaces its database with a copy
+of that template (SQLite: the file; PostgreSQL: CREATE DATABASE ... TEMPLATE)
+and starts the server again. Every "first deploy" so starts from the same
+empty, migrated server; the caller then creates the work pools.
 """
 
 from __future__ import annotations
@@ -157,6 +159,8 @@ class BenchServer:
         template every reset copies, and start again."""
         if self.postgres:
             self.postgres.start()
+        else:  # never inherit a database from an earlier (interrupted) run
+            self._drop_sqlite()
         self._start_prefect()
         self.server.stop()
         if self.postgres:
@@ -188,10 +192,13 @@ class BenchServer:
         if self.postgres:
             self.postgres.recreate(PG_TEMPLATE)
         else:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{self.sqlite}{suffix}").unlink(missing_ok=True)
+            self._drop_sqlite()
             shutil.copy(self.template, self.sqlite)
         self._start_prefect()
+
+    def _drop_sqlite(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.sqlite}{suffix}").unlink(missing_ok=True)
 
     def stop(self) -> None:
         if self.server:
