@@ -70,9 +70,11 @@ def summary_of(size: dict, scenario: str) -> str:
 def size_table(size_name: str, size: dict) -> list[str]:
     m = medians(size)
     floor = (m.get(("floor", "first deploy")) or {}).get("median")
+    done = len({r["rep"] for r in size["runs"]})  # repetitions actually measured
+    planned = f" of {size['reps']} planned" if done != size["reps"] else ""
     lines = [
         f"### {int(size_name):,} deployments ({size['packages']} packages × {size['flows']} flows,"
-        f" {size['reps']} rep{'s' if size['reps'] != 1 else ''})",
+        f" {done} rep{'s' if done != 1 else ''}{planned})",
         "",
         "| scenario | flowfleet | seed | flowfleet/seed | floor | flowfleet/floor "
         "| peak RSS flowfleet / seed | flowfleet did |",
@@ -180,11 +182,8 @@ def targets(results: dict) -> list[str]:
         if higher_better:
             by = f"{value / goal:.2f}× the goal" if met else f"short by {goal / value:.2f}×"
         else:
-            by = (
-                f"{goal - value:.2f} {unit} to spare"
-                if met
-                else f"over by {value - goal:.2f} {unit}"
-            )
+            u = "×" if unit == "x" else f" {unit}"
+            by = f"{goal - value:.2f}{u} to spare" if met else f"over by {value - goal:.2f}{u}"
         shown = f"{value:.2f}{'×' if unit == 'x' else ' ' + unit}"
         rows.append(f"| {target} | {shown} | {'**met**' if met else '**missed**'} | {by} |")
 

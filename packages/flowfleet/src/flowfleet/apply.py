@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from flowfleet import secrets
+from flowfleet.client import send_write
 from flowfleet.desired import DesiredDeployment, Schedule
 from flowfleet.errors import describe_error, server_unavailable
 from flowfleet.observed import ServerState
@@ -150,7 +151,8 @@ async def apply_plan(
     for flow_name in sorted({desired[c.full_name].flow for c in writes} - set(flow_ids)):
         try:
             report.writes += 1
-            flow_ids[flow_name] = str(await client.create_flow_from_name(flow_name))
+            response = await send_write(client, "POST", "/flows/", json={"name": flow_name})
+            flow_ids[flow_name] = str(response.json()["id"])
         except Exception as exc:
             if unavailable(exc):
                 break
@@ -180,8 +182,11 @@ async def apply_plan(
                 return skip(change)
             try:
                 report.writes += 1
-                response = await client.request(
-                    "POST", "/deployments/", json=deployment_body(want, flow_ids[want.flow], paused)
+                response = await send_write(
+                    client,
+                    "POST",
+                    "/deployments/",
+                    json=deployment_body(want, flow_ids[want.flow], paused),
                 )
                 response.raise_for_status()
             except Exception as exc:
@@ -209,22 +214,30 @@ async def apply_plan(
                 return skip(change)
             try:
                 report.writes += 1
-                response = await client.request("DELETE", f"/deployments/{change.deployment_id}")
+                response = await send_write(
+                    client, "DELETE", f"/deployments/{change.deployment_id}"
+                )
                 if response.status_code != 404:  # already gone is what we wanted
                     response.raise_for_status()
             except Exception as exc:
                 if unavailable(exc):
                     return skip(change, exc)
-                record(
-                    Outcome(
-                        full_name=change.full_name,
-                        status="failed",
-                        details=describe_error(exc, plan.api_url),
+                if not _not_found(exc):  # already gone is what we wanted
+                    record(
+                        Outcome(
+                            full_name=change.full_name,
+                            status="failed",
+                            details=describe_error(exc, plan.api_url),
+                        )
                     )
-                )
-                return
+                    return
         record(Outcome(full_name=change.full_name, status="deleted", details=change.reason or ""))
 
     await asyncio.gather(*(write(c) for c in writes), *(delete(c) for c in plan.delete))
     report.outcomes.sort(key=lambda o: o.full_name)
     return report
+
+
+def _not_found(exc: BaseException) -> bool:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) == 404

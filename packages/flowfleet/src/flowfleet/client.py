@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import os
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from flowfleet.environments import Environment
@@ -29,28 +32,64 @@ def api_url_for(environment: Environment) -> str:
     return url.rstrip("/")
 
 
-# A SQLite-backed server answers 503 for as long as another writer (its own scheduler,
-# after a large deploy) holds the database lock. flowfleet's writes are idempotent
-# upserts and deletes, so they wait out more of that than Prefect's default of 5 retries
-# (about a minute): 7 retries back off for about four minutes before giving up.
-WRITE_RETRIES = 7
-
-
 @contextlib.asynccontextmanager
 async def prefect_client(api_url: str) -> AsyncIterator[Any]:
-    """Prefect's client for writes, patient with a busy server unless the user set
-    PREFECT_CLIENT_MAX_RETRIES themselves."""
+    """Prefect's client for writes. Its own retries are off: `send_write` decides."""
     from prefect.client.orchestration import PrefectClient
     from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-    patience = (
-        contextlib.nullcontext()
-        if "PREFECT_CLIENT_MAX_RETRIES" in os.environ
-        else temporary_settings({PREFECT_CLIENT_MAX_RETRIES: WRITE_RETRIES})
-    )
-    with patience:
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}):
         async with PrefectClient(api=api_url, api_key=os.environ.get("PREFECT_API_KEY")) as client:
             yield client
+
+
+@dataclass(frozen=True)
+class WritePatience:
+    """How long an idempotent write keeps trying.
+
+    A SQLite-backed server answers 503 while another writer (often its own
+    scheduler, right after a large deploy) holds the database lock: the server is
+    busy, not gone. flowfleet's writes are upserts and deletes, safe to repeat, so a
+    busy answer is retried quickly (0.25 s, doubling to 2 s) for up to `busy_seconds`,
+    where Prefect's client would wait 2, 4, 8... s and give up after five. A server
+    that cannot be reached at all gets `unreachable_attempts` tries, then the run stops.
+    PREFECT_CLIENT_MAX_RETRIES, when set, bounds both by attempts instead.
+    """
+
+    busy_seconds: float = 300.0
+    unreachable_attempts: int = 3
+    attempts: int | None = None
+
+    @classmethod
+    def from_environment(cls) -> WritePatience:
+        retries = os.environ.get("PREFECT_CLIENT_MAX_RETRIES", "")
+        return cls(attempts=1 + int(retries)) if retries.isdigit() else cls()
+
+
+async def send_write(client: Any, method: str, path: str, **kwargs: Any) -> Any:
+    """One write through `client`, retried while the server is busy or briefly away."""
+    import httpx
+
+    patience = WritePatience.from_environment()
+    started = time.monotonic()
+    for attempt in itertools.count(1):
+        try:
+            response = await client.request(method, path, **kwargs)
+            if response.status_code in RETRY_STATUSES:
+                response.raise_for_status()  # Prefect's client raises this itself
+            return response
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code not in RETRY_STATUSES:
+                raise
+            failure: Exception = exc
+            give_up = time.monotonic() - started > patience.busy_seconds
+        except httpx.TransportError as exc:
+            failure = exc
+            give_up = attempt >= patience.unreachable_attempts
+        if give_up or (patience.attempts is not None and attempt >= patience.attempts):
+            raise failure
+        await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 2.0))
+    raise AssertionError("unreachable")
 
 
 class HttpReader:
