@@ -167,6 +167,25 @@ async def apply_plan(
                         )
                     )
 
+    async def attempt(change: Change, send: Callable[[], Any], done: Status, details: str) -> None:
+        """One write, bounded by the limit; its outcome, or a stop if the server is gone."""
+        async with limit:
+            if report.aborted:
+                return skip(change)
+            try:
+                report.writes += 1
+                response = await send()
+                response.raise_for_status()
+            except Exception as exc:
+                if unavailable(exc):
+                    return skip(change, exc)
+                if not (done == "deleted" and _not_found(exc)):  # gone is what we wanted
+                    details = describe_error(exc, plan.api_url)
+                    return record(
+                        Outcome(full_name=change.full_name, status="failed", details=details)
+                    )
+        record(Outcome(full_name=change.full_name, status=done, details=details))
+
     async def write(change: Change) -> None:
         want = desired[change.full_name]
         if want.flow not in flow_ids:
@@ -177,61 +196,19 @@ async def apply_plan(
         paused = want.paused
         if have is not None and "active" not in change.changes:
             paused = have.paused  # a pause set on the server outlives redeploys
-        async with limit:
-            if report.aborted:
-                return skip(change)
-            try:
-                report.writes += 1
-                response = await send_write(
-                    client,
-                    "POST",
-                    "/deployments/",
-                    json=deployment_body(want, flow_ids[want.flow], paused),
-                )
-                response.raise_for_status()
-            except Exception as exc:
-                if unavailable(exc):
-                    return skip(change, exc)
-                record(
-                    Outcome(
-                        full_name=change.full_name,
-                        status="failed",
-                        details=describe_error(exc, plan.api_url),
-                    )
-                )
-                return
-        record(
-            Outcome(
-                full_name=change.full_name,
-                status=PAST_TENSE[change.action],
-                details=", ".join(change.changes),
-            )
+        body = deployment_body(want, flow_ids[want.flow], paused)
+        await attempt(
+            change,
+            lambda: send_write(client, "POST", "/deployments/", json=body),
+            PAST_TENSE[change.action],
+            ", ".join(change.changes),
         )
 
     async def delete(change: Change) -> None:
-        async with limit:
-            if report.aborted:
-                return skip(change)
-            try:
-                report.writes += 1
-                response = await send_write(
-                    client, "DELETE", f"/deployments/{change.deployment_id}"
-                )
-                if response.status_code != 404:  # already gone is what we wanted
-                    response.raise_for_status()
-            except Exception as exc:
-                if unavailable(exc):
-                    return skip(change, exc)
-                if not _not_found(exc):  # already gone is what we wanted
-                    record(
-                        Outcome(
-                            full_name=change.full_name,
-                            status="failed",
-                            details=describe_error(exc, plan.api_url),
-                        )
-                    )
-                    return
-        record(Outcome(full_name=change.full_name, status="deleted", details=change.reason or ""))
+        path = f"/deployments/{change.deployment_id}"
+        await attempt(
+            change, lambda: send_write(client, "DELETE", path), "deleted", change.reason or ""
+        )
 
     await asyncio.gather(*(write(c) for c in writes), *(delete(c) for c in plan.delete))
     report.outcomes.sort(key=lambda o: o.full_name)

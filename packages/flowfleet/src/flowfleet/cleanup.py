@@ -28,16 +28,7 @@ def cleanup_plan(
         if not have.managed_by(project) or have.environment != environment:
             continue
         if have.branch and select(have.branch):
-            plan.delete.append(
-                Change(
-                    full_name=have.full_name,
-                    action="delete",
-                    package=have.package,
-                    deployment_id=have.id,
-                    work_pool=have.spec.get("work_pool"),
-                    reason=f"branch '{have.branch}'",
-                )
-            )
+            plan.delete.append(Change.deletion(have, f"branch '{have.branch}'"))
     return plan
 
 

@@ -48,6 +48,19 @@ class Change(BaseModel):
     changes: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reason: str | None = None
 
+    @classmethod
+    def deletion(cls, have: ObservedDeployment, reason: str) -> Change:
+        """Delete a deployment the server holds, as a plan row."""
+        return cls(
+            full_name=have.full_name,
+            action="delete",
+            package=have.package,
+            deployment_id=have.id,
+            work_pool=have.spec.get("work_pool"),
+            commit=gitstorage.describe(have.spec.get("pull_steps"))[1],
+            reason=reason,
+        )
+
 
 class Plan(BaseModel):
     environment: str
@@ -248,14 +261,4 @@ def _plan_prune(
             continue
         if have.environment != environment or (scope and not scope(have)):
             continue
-        plan.delete.append(
-            Change(
-                full_name=have.full_name,
-                action="delete",
-                package=have.package,
-                deployment_id=have.id,
-                work_pool=have.spec.get("work_pool"),
-                commit=gitstorage.describe(have.spec.get("pull_steps"))[1],
-                reason="no longer declared",
-            )
-        )
+        plan.delete.append(Change.deletion(have, "no longer declared"))
