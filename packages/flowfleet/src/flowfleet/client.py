@@ -50,10 +50,13 @@ class WritePatience:
     A SQLite-backed server answers 503 while another writer (often its own
     scheduler, right after a large deploy) holds the database lock: the server is
     busy, not gone. flowfleet's writes are upserts and deletes, safe to repeat, so a
-    busy answer is retried quickly (0.25 s, doubling to 2 s) for up to `busy_seconds`,
-    where Prefect's client would wait 2, 4, 8... s and give up after five. A server
-    that cannot be reached at all gets `unreachable_attempts` tries, then the run stops.
-    PREFECT_CLIENT_MAX_RETRIES, when set, bounds both by attempts instead.
+    busy answer is retried for up to `busy_seconds` where Prefect's client gives up
+    after five tries, which aborted a 1,000-deployment first deploy after 523. The
+    back-off keeps Prefect's shape (2, 4, 8... s, capped at 32 s): retrying every
+    0.25 s instead made the same deploy slower (588 s against 420 s, with the bare
+    POST floor at 276 s and 285 s in the same runs), by adding to the lock traffic.
+    A server that cannot be reached gets `unreachable_attempts` quick tries, then the
+    run stops. PREFECT_CLIENT_MAX_RETRIES, when set, bounds both by attempts instead.
     """
 
     busy_seconds: float = 300.0
@@ -83,12 +86,14 @@ async def send_write(client: Any, method: str, path: str, **kwargs: Any) -> Any:
                 raise
             failure: Exception = exc
             give_up = time.monotonic() - started > patience.busy_seconds
+            pause = min(2.0**attempt, 32.0)
         except httpx.TransportError as exc:
             failure = exc
             give_up = attempt >= patience.unreachable_attempts
+            pause = 0.5 * attempt
         if give_up or (patience.attempts is not None and attempt >= patience.attempts):
             raise failure
-        await asyncio.sleep(min(0.25 * 2 ** (attempt - 1), 2.0))
+        await asyncio.sleep(pause)
     raise AssertionError("unreachable")
 
 
