@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet_sandbox import Sandbox
 from flowfleet.devserver import LocalServer, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,3 +59,13 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A throwaway in-process workspace (tests/fleet_sandbox.py), cleaned up afterwards."""
+    box = Sandbox(tmp_path)
+    try:
+        yield box
+    finally:
+        box.close()

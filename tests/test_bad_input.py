@@ -7,9 +7,8 @@ every expected fragment.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -18,15 +17,6 @@ from flowfleet.environments import load_environment
 from flowfleet.problems import FlowfleetError
 
 PKG = "acme_flows"
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    box = Sandbox(tmp_path)
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 Arrange = Callable[[Sandbox], list[str]]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -49,15 +47,6 @@ from acme_flows import registry
 def flowfleet_registries():
     return [registry]
 """
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    box = Sandbox(tmp_path)
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 def batch_module(sandbox: Sandbox):

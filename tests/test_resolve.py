@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,16 +16,6 @@ from flowfleet.loader import load_fleet
 from flowfleet.plugins import load_plugins
 from flowfleet.resolve import Resolution, resolve
 from flowfleet.workspace import Workspace
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    box = Sandbox(tmp_path)
-    try:
-        yield box
-    finally:
-        box.close()
-
 
 BASE = DeploymentConfig(
     cron="0 9 * * *",
