@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, git, run_cli
 from deploy_fleet import DeployFleet, WriteCounter
 from flowfleet import branches
 from flowfleet import desired as ownership
@@ -48,17 +46,6 @@ def by_branch(deployments: dict) -> dict[str | None, set[str]]:
     for full_name, d in deployments.items():
         found.setdefault(d.labels.get(ownership.BRANCH), set()).add(full_name)
     return found
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def cli_env(api_env: dict[str, str], **extra: str) -> dict[str, str]:

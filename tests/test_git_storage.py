@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import subprocess
 import sys
 import time
 import uuid
@@ -21,6 +20,7 @@ import pytest
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
+from conftest import git
 from flowfleet import engine, gitstorage
 from flowfleet.cache import ResolveCache
 from flowfleet.engine import Target
@@ -59,17 +59,6 @@ def hello(output_path: str = "") -> str:
         Path(output_path).write_text(json.dumps(seen))
     return {lib}.MARKER
 """
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 class GitProject:
