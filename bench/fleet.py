@@ -85,7 +85,14 @@ class Runner:
             return [str(self.fleet.python), "seed.py"]
         return [str(self.fleet.flowfleet), action, "--env", workspace_gen.ENV, "--output", "json"]
 
-    def run(self, argv: list[str], *, api_url: str | None = None, check: bool = True) -> dict:
+    def run(
+        self,
+        argv: list[str],
+        *,
+        api_url: str | None = None,
+        check: bool = True,
+        extra_env: dict[str, str] | None = None,
+    ) -> dict:
         self.counter += 1
         stem = self.logs / f"{self.counter:04d}"
         mem = stem.with_suffix(".rss")
@@ -93,7 +100,11 @@ class Runner:
         with open(f"{stem}.out", "wb") as out, open(f"{stem}.err", "wb") as err:
             started = time.perf_counter()
             rc = subprocess.call(
-                wrapped, cwd=self.fleet.root, env=self.env(api_url), stdout=out, stderr=err
+                wrapped,
+                cwd=self.fleet.root,
+                env={**self.env(api_url), **(extra_env or {})},
+                stdout=out,
+                stderr=err,
             )
             wall = time.perf_counter() - started
         rss_kb = _read_rss(mem)
@@ -147,14 +158,14 @@ def summarise_plan(data: dict | None) -> dict | None:
 
 
 @contextlib.contextmanager
-def one_change(fleet: workspace_gen.Fleet):
+def one_change(fleet: workspace_gen.Fleet, to: str = workspace_gen.CHANGED_CRON_TO):
     """Edit one flow's cron in one package's source; restore the file afterwards."""
     path = fleet.changed_file
     original = path.read_bytes()
     text = original.decode()
     if workspace_gen.CHANGED_CRON_FROM not in text:
         raise RuntimeError(f"{path}: the cron to edit is missing")
-    path.write_text(text.replace(workspace_gen.CHANGED_CRON_FROM, workspace_gen.CHANGED_CRON_TO))
+    path.write_text(text.replace(workspace_gen.CHANGED_CRON_FROM, to))
     try:
         yield
     finally:
@@ -190,10 +201,21 @@ def prepare_server(server: BenchServer, runner: Runner) -> None:
 
 
 def measure_tool(tool: str, fleet, server: BenchServer, runner: Runner, rep: int) -> list[dict]:
+    """One tool's sequence on an empty server: first deploy, no-op, plan, one change.
+
+    The seed pins one image; flowfleet's default image tags are content-addressed,
+    so its one-cron edit also moves that package's image deployments to a new tag.
+    On odd repetitions flowfleet runs the whole sequence with `IMAGE_TAG` pinned, as
+    the seed has it, and its one-change rows are named "(pinned tag)". flowfleet
+    makes two one-cron edits per repetition (each one deployment's change), because
+    they take seconds; the seed's take minutes, so it makes one.
+    """
     rows = []
 
-    def record(scenario: str, action: str = "deploy") -> dict:
-        result = runner.run(runner.command(tool, action), check=action != "deploy")
+    def record(scenario: str, action: str = "deploy", extra_env: dict | None = None) -> dict:
+        result = runner.run(
+            runner.command(tool, action), check=action != "deploy", extra_env=extra_env
+        )
         attempts = [dict(result)]
         # A deploy that stops early (flowfleet aborts at a 503 that outlives the client's
         # retries) is run again, as its message says, until the server holds the fleet;
@@ -204,7 +226,7 @@ def measure_tool(tool: str, fleet, server: BenchServer, runner: Runner, rep: int
             and server_counts(server.api_url)["deployments"] < fleet.deployments
         ):
             log(f"  {tool} {scenario}: exited {result['rc']}, running it again")
-            result = runner.run(runner.command(tool, action), check=False)
+            result = runner.run(runner.command(tool, action), check=False, extra_env=extra_env)
             attempts.append(dict(result))
         if result["rc"] not in (0, 2):
             tail = Path(f"{result['log']}.err").read_text(errors="replace")[-2000:]
@@ -229,20 +251,28 @@ def measure_tool(tool: str, fleet, server: BenchServer, runner: Runner, rep: int
         rows.append(result)
         return result
 
+    pinned = tool == "flowfleet" and rep % 2 == 1
+    env = {"IMAGE_TAG": "bench-pinned"} if pinned else None
     prepare_server(server, runner)
     if tool == "flowfleet":
         cleared = clear_flowfleet_cache(fleet)
         if cleared:
             log(f"  cleared flowfleet cache: {cleared}")
-    record("first deploy")
-    record("no-op redeploy")
+    record("first deploy", extra_env=env)
+    record("no-op redeploy", extra_env=env)
     if tool == "flowfleet":
-        record("plan (no change)", "plan")
-    with one_change(fleet):
-        if tool == "flowfleet":
-            record("plan (one change)", "plan")
-        record("one-change redeploy")
+        record("plan (no change)", "plan", extra_env=env)
+    edits = workspace_gen.CHANGED_CRONS if tool == "flowfleet" else workspace_gen.CHANGED_CRONS[:1]
+    for to in edits:
+        with one_change(fleet, to):
+            if tool == "flowfleet":
+                record(PINNED_PLAN if pinned else "plan (one change)", "plan", extra_env=env)
+            record(PINNED_DEPLOY if pinned else "one-change redeploy", extra_env=env)
     return rows
+
+
+PINNED_PLAN = "plan (one change, pinned tag)"
+PINNED_DEPLOY = "one-change redeploy (pinned tag)"
 
 
 def measure_floor(fleet, server: BenchServer, runner: Runner, rep: int) -> dict:
@@ -252,6 +282,7 @@ def measure_floor(fleet, server: BenchServer, runner: Runner, rep: int) -> dict:
     data = runner.stdout_json(result) or {}
     row = {
         "retries_503": data.get("retries_503"),
+        "flows_wall_s": data.get("flows_wall_s") and round(data["flows_wall_s"], 3),
         "tool": "floor",
         "scenario": "first deploy",
         "rep": rep,

@@ -20,6 +20,8 @@ SCENARIOS = (
     "one-change redeploy",
     "plan (no change)",
     "plan (one change)",
+    "one-change redeploy (pinned tag)",
+    "plan (one change, pinned tag)",
 )
 
 
@@ -211,6 +213,20 @@ def targets(results: dict) -> list[str]:
     row("one-change redeploy < 3 s", get("flowfleet", "one-change redeploy"), 3, False, "s")
     row("plan (no change) < 3 s", get("flowfleet", "plan (no change)"), 3, False, "s")
     row("plan (one change) < 3 s", get("flowfleet", "plan (one change)"), 3, False, "s")
+    row(
+        "one-change redeploy < 3 s, image tag pinned as the seed's",
+        get("flowfleet", "one-change redeploy (pinned tag)"),
+        3,
+        False,
+        "s",
+    )
+    row(
+        "plan (one change) < 3 s, image tag pinned",
+        get("flowfleet", "plan (one change, pinned tag)"),
+        3,
+        False,
+        "s",
+    )
     return [
         f"Issue 8's targets, at {int(size):,} deployments (medians):",
         "",
@@ -241,6 +257,8 @@ def plot(results: dict, png: Path) -> bool:
         "one-change redeploy": "tab:orange",
         "plan (no change)": "tab:purple",
         "plan (one change)": "tab:brown",
+        "one-change redeploy (pinned tag)": "tab:red",
+        "plan (one change, pinned tag)": "tab:pink",
     }
     fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
     for key in keys:
@@ -316,7 +334,14 @@ def write(results: dict, source: Path, docs: Path = DOCS) -> Path:
         "starts from the same state; flowfleet's local cache, if any, is cleared (cold).",
         "- **no-op redeploy**: the same command again. **one-change redeploy**: one flow's "
         "cron edited in one package's source file, then the command; the file is restored "
-        "afterwards. **plan**: on the synced server, and with the one change pending.",
+        "afterwards. **plan**: on the synced server, and with the one change pending. "
+        "flowfleet makes two such edits per repetition (the seed, whose redeploy takes "
+        "minutes, one).",
+        "- **image tags**: the seed pins one image. flowfleet's default tags are "
+        "content-addressed per package, so its one-cron edit also moves that package's "
+        "image deployments to a new tag (a new image). On odd repetitions flowfleet runs "
+        "its whole sequence with `IMAGE_TAG` pinned, as the seed does; those one-change "
+        'rows are named "(pinned tag)". First deploy, no-op and plan rows mix both.',
         "- A deploy that exits early while the server still lacks deployments is run again, "
         "as flowfleet's own message advises, and its time is the sum of the runs (listed "
         "under `attempts` in the JSON).",

@@ -32,6 +32,7 @@ RRULES = [
 # The one-change scenario edits this flow (package 0, flow 0, which has a cron).
 CHANGED_CRON_FROM = 'cron="0 0 * * *"'
 CHANGED_CRON_TO = 'cron="17 4 * * *"'
+CHANGED_CRONS = (CHANGED_CRON_TO, 'cron="18 5 * * *"')  # two edits, each one change
 
 
 @dataclass(frozen=True)

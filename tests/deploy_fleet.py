@@ -75,14 +75,17 @@ class DeployFleet:
             r for r in self.registry.registrations if r.flow.name != name
         ]
 
-    def target(self, env: str = "test", branch: str | None = None) -> Target:
+    def target(
+        self, env: str = "test", branch: str | None = None, *, prefetch: bool = False
+    ) -> Target:
         plugins = load_plugins(entry_point_group=None)
         plugins.register(self.registry, "team", "team-flows", "0")
         if self.failing_package:
             broken = Registry(package=self.failing_package)
             broken.distribution = "broken-flows"
             plugins.register(broken, "broken", "broken-flows", "0")
-        return Target.load(env, Session(workspace=self.workspace, plugins=plugins), branch)
+        session = Session(workspace=self.workspace, plugins=plugins)
+        return Target.load(env, session, branch, prefetch=prefetch)
 
     def client(self, counter: WriteCounter | None = None) -> PrefectClient:
         hooks = {"request": [counter]} if counter else {}

@@ -47,19 +47,21 @@ async def prefect_client(api_url: str) -> AsyncIterator[Any]:
 class WritePatience:
     """How long an idempotent write keeps trying.
 
-    A SQLite-backed server answers 503 while another writer (often its own
-    scheduler, right after a large deploy) holds the database lock: the server is
-    busy, not gone. flowfleet's writes are upserts and deletes, safe to repeat, so a
-    busy answer is retried for up to `busy_seconds` where Prefect's client gives up
-    after five tries, which aborted a 1,000-deployment first deploy after 523. The
-    back-off keeps Prefect's shape (2, 4, 8... s, capped at 32 s): retrying every
-    0.25 s instead made the same deploy slower (588 s against 420 s, with the bare
-    POST floor at 276 s and 285 s in the same runs), by adding to the lock traffic.
+    A SQLite-backed server answers 503 the moment a write meets another writer's
+    lock (often its own scheduler, filling runs for new deployments): busy for a
+    moment, not gone. flowfleet's writes are upserts and deletes, safe to repeat, so
+    a busy answer is retried for up to `busy_seconds`, where Prefect's client gives
+    up after five tries (which once aborted a 1,000-deployment first deploy after
+    523). The pause starts at `first_pause` and doubles, capped at 32 s, so a long
+    outage is still backed off. Measured side by side, 200 new deployments on a
+    fresh SQLite server: 76, 77, 69 and 71 s starting at 0.2 s, against 190 and
+    177 s starting at 2 s as Prefect's client does (and 71 and 65 s at 0.05 s).
     A server that cannot be reached gets `unreachable_attempts` quick tries, then the
     run stops. PREFECT_CLIENT_MAX_RETRIES, when set, bounds both by attempts instead.
     """
 
     busy_seconds: float = 300.0
+    first_pause: float = 0.2
     unreachable_attempts: int = 3
     attempts: int | None = None
 
@@ -86,7 +88,7 @@ async def send_write(client: Any, method: str, path: str, **kwargs: Any) -> Any:
                 raise
             failure: Exception = exc
             give_up = time.monotonic() - started > patience.busy_seconds
-            pause = min(2.0**attempt, 32.0)
+            pause = min(patience.first_pause * 2.0 ** (attempt - 1), 32.0)
         except httpx.TransportError as exc:
             failure = exc
             give_up = attempt >= patience.unreachable_attempts

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flowfleet import branches, gitstorage
@@ -20,6 +20,7 @@ from flowfleet.loader import Fleet
 from flowfleet.observed import ObservedDeployment, ServerState, read_server_state
 from flowfleet.plan import Plan, make_plan
 from flowfleet.pools import ensure_pools, required_pools
+from flowfleet.prefetch import ServerPrefetch
 from flowfleet.problems import FlowfleetError
 from flowfleet.session import Session
 
@@ -33,16 +34,29 @@ class Target:
     desired: list[DesiredDeployment]
     api_url: str
     branch: str | None = None  # None: unknown, and nothing here depends on it
+    prefetch: ServerPrefetch | None = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, env: str, session: Session | None = None, branch: str | None = None) -> Target:
+    def load(
+        cls,
+        env: str,
+        session: Session | None = None,
+        branch: str | None = None,
+        *,
+        prefetch: bool = False,
+    ) -> Target:
         """Resolve `env` for `branch` (default: detected); any problem stops here,
-        before the server is touched, including a branch the environment refuses."""
+        before anything is written, including a branch the environment refuses.
+
+        With `prefetch`, the server is read on a thread while the fleet resolves
+        (reads only; see prefetch.py): `plan` and `deploy` use that read.
+        """
         session = session or Session()
         environment = session.environment(env)
         branch = branch or _detect_branch(session, environment)
         if branch is not None:
             branches.check_allowed(environment, branch)
+        ahead = _start_prefetch(environment) if prefetch else None
         resolution = session.resolve(environment, branch, cached=True)
         if resolution.problems:
             raise FlowfleetError(*resolution.problems)
@@ -50,7 +64,9 @@ class Target:
         if git_packages:  # a run must find in the commit exactly the code resolved here
             source = gitstorage.GitSource(session.workspace, environment)
             gitstorage.check_committed(source, git_packages)
-        return cls(session, environment, resolution.deployments, api_url_for(environment), branch)
+        return cls(
+            session, environment, resolution.deployments, api_url_for(environment), branch, ahead
+        )
 
     @property
     def lane(self) -> str | None:
@@ -83,6 +99,8 @@ class Target:
 
     async def read(self, client: Any) -> ServerState:
         try:
+            if self.prefetch and (state := self.prefetch.take(self.api_url)) is not None:
+                return state
             return await read_server_state(client, self.api_url)
         except Exception as exc:
             raise FlowfleetError(
@@ -161,6 +179,13 @@ async def pools(
             target.session.fleet.plugins.infra_types,
             update=update,
         )
+
+
+def _start_prefetch(environment: Environment) -> ServerPrefetch | None:
+    try:
+        return ServerPrefetch.start(api_url_for(environment))
+    except FlowfleetError:
+        return None  # no API URL: resolution still runs, and the error comes after it
 
 
 def _detect_branch(session: Session, environment: Environment) -> str | None:

@@ -6,6 +6,7 @@ plain HTTP reader.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,16 +101,22 @@ class ServerState:
 
 
 async def read_server_state(client: Any, api_url: str) -> ServerState:
-    """Page through flows, deployments and work pools with one shared client."""
+    """Page through flows, deployments and work pools with one shared client; the
+    three run at once, so the server serialises one page while another is parsed."""
     state = ServerState(api_url)
+    flows, deployments, pools = await asyncio.gather(
+        _read_all(client, "/flows/filter"),
+        _read_all(client, "/deployments/filter"),
+        _read_all(client, "/work_pools/filter"),
+    )
     flow_names: dict[str, str] = {}
-    for row in await _read_all(client, "/flows/filter"):
+    for row in flows:
         flow_names[str(row["id"])] = row["name"]
         state.flow_ids[row["name"]] = str(row["id"])
-    for row in await _read_all(client, "/deployments/filter"):
+    for row in deployments:
         observed = ObservedDeployment.from_json(row, flow_names.get(str(row["flow_id"]), "?"))
         state.deployments[observed.full_name] = observed
-    for row in await _read_all(client, "/work_pools/filter"):
+    for row in pools:
         state.pools[row["name"]] = row["type"]
     return state
 

@@ -79,7 +79,8 @@ def plan(
     ),
 ) -> None:
     """Compare what the environment should hold with its Prefect server; change nothing."""
-    result = asyncio.run(engine.plan(Target.load(env, branch=branch), prune=prune, adopt=adopt))
+    target = Target.load(env, branch=branch, prefetch=True)
+    result = asyncio.run(engine.plan(target, prune=prune, adopt=adopt))
     render_plan(result, output, console())
     if result.blockers:
         raise fail(*result.blockers)
@@ -104,7 +105,7 @@ def deploy(
     ),
 ) -> None:
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
-    target = Target.load(env, branch=branch)
+    target = Target.load(env, branch=branch, prefetch=True)
 
     async def run():
         step, stop = progress(len(target.desired))

@@ -80,8 +80,12 @@ def read(pidfile: Path) -> Record | None:
     return record
 
 
-def stop(pidfile: Path, timeout: float = 15) -> str:
-    """Stop the process a PID file names (its process group), then remove the file."""
+def stop(pidfile: Path, timeout: float = 30) -> str:
+    """Stop the process a PID file names (its process group), then remove the file.
+
+    A Prefect worker shuts down gracefully on SIGTERM, which took over 15 s on a busy
+    2-core machine; only after `timeout` is the group killed.
+    """
     try:
         raw = json.loads(pidfile.read_text())
         record = Record(**raw)
