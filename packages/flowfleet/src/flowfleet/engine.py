@@ -6,7 +6,6 @@ The CLI calls these; tests call them in-process with their own session or client
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,8 +126,8 @@ async def deploy(
 ) -> tuple[Plan, Report | None]:
     """Plan, then apply unless dry-run or blocked. The report is None when nothing ran.
 
-    Reads go through a plain-HTTP reader and writes through Prefect's client, opened
-    only when there is something to write; a given `client` serves both.
+    Reads and writes go through one plain-HTTP client (see `HttpReader` for why not
+    Prefect's); a given `client` serves both.
     """
     async with client or target.reader() as reader:
         state = await target.read(reader)
@@ -136,14 +135,9 @@ async def deploy(
         if dry_run or planned.blockers:
             return planned, None
         desired = {d.full_name: d for d in target.desired}
-        if not planned.has_changes:
-            writer = nullcontext(None)  # nothing to write: Prefect's client is never imported
-        else:
-            writer = nullcontext(reader) if client else target.client()
-        async with writer as active:
-            report = await apply_plan(
-                planned, desired, state, active, concurrency=concurrency, on_outcome=on_outcome
-            )
+        report = await apply_plan(
+            planned, desired, state, reader, concurrency=concurrency, on_outcome=on_outcome
+        )
         return planned, report
 
 
@@ -151,7 +145,7 @@ async def prune(
     target: Target, *, client: Any = None, scope: Callable[[Any], bool] | None = None
 ) -> Report:
     """Delete only this environment's managed deployments that are no longer declared."""
-    async with client or target.client() as active:
+    async with client or target.reader() as active:
         state = await target.read(active)
         planned = target.plan(state, prune=True)
         if planned.prune_refused:
