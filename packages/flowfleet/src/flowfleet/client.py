@@ -144,11 +144,18 @@ class HttpReader:
         self._csrf_lock = asyncio.Lock()
 
     async def send_once(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One write, not retried; with Prefect's CSRF headers when the server wants them."""
+        """One write, not retried: `send_write` decides."""
+        return await self._send(method, path, **kwargs)
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request. Anything but a GET (Prefect's filter reads are POSTs) carries
+        Prefect's CSRF headers when the server wants them, renewed once if expired."""
+        if method.upper() == "GET":
+            return await self._client.request(method, path, **kwargs)
         headers = await self._csrf_headers()
         response = await self._client.request(method, path, headers=headers, **kwargs)
         if response.status_code == 403 and "Invalid CSRF token" in response.text:
-            self._csrf = None  # expired: fetch a new token, send again once
+            self._csrf = None
             headers = await self._csrf_headers()
             response = await self._client.request(method, path, headers=headers, **kwargs)
         return response
@@ -177,15 +184,13 @@ class HttpReader:
         await self._client.aclose()
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Retried; a POST (Prefect's filter reads are POSTs) carries the CSRF headers."""
+        """One read, retried while the server is busy or briefly away."""
         import httpx
 
         for attempt in range(1, self.attempts + 1):
             last = attempt == self.attempts
             try:
-                if method.upper() != "GET":
-                    kwargs["headers"] = await self._csrf_headers()
-                response = await self._client.request(method, path, **kwargs)
+                response = await self._send(method, path, **kwargs)
             except httpx.TransportError:
                 if last:
                     raise
