@@ -43,9 +43,14 @@ def load_fleet(plugins: Plugins | None = None, skip: frozenset[str] = frozenset(
     """Load every registry's modules, except the packages in `skip` (resolved from cache)."""
     plugins = plugins or load_plugins()
     registries = plugins.registries()  # first: a plugin whose hook raises adds a problem
+    for problem in plugins.pending():  # a misspelled hookimpl: the plugin is not what it seems
+        if problem not in plugins.problems:
+            plugins.problems.append(problem)
     fleet = Fleet(plugins, problems=list(plugins.problems))
     if plugins.problems:
         fleet.failed_packages.add("*")  # an entry point we could not read may be any package
+    for name, distribution in plugins.disabled.items():  # disabled is not removed: no prune
+        fleet.failed_packages.add((distribution or name).lower().replace("_", "-"))
     # Sorted, so "first" and "second" in problems do not depend on plugin order.
     for registry in sorted(registries, key=package_of):
         if package_of(registry) in skip:

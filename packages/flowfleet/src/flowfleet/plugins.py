@@ -2,12 +2,19 @@
 
 An entry point names a module, or an object with hookimpls (a team's `Registry`
 is one). A bad entry point becomes a `Problem`; it never hides the others.
+Every hook is called through pluggy (`Plugins.call_each`), one plugin at a time
+where a plugin that raises must be named. `FLOWFLEET_DISABLE_PLUGINS` (a comma
+list of plugin names, as `flowfleet plugins` shows them) or the global
+`--disable-plugin NAME` option blocks plugins, like pytest's `-p no:NAME`.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import EntryPoint, entry_points
@@ -26,8 +33,10 @@ ENTRY_POINT_GROUP = "flowfleet"
 
 HOOK_NAMES = frozenset(n for n in dir(hookspecs) if n.startswith("flowfleet_"))
 
-# Built-in infra types, registered through the same hook as any outside plugin.
+# Built-in infra types, registered through the same hook as any outside plugin. Declared
+# here only (not also as entry points), so `load_plugins(entry_point_group=None)` has them.
 DEFAULT_PLUGINS = ("flowfleet.infra.ecs", "flowfleet.infra.worker")
+DISABLE_VAR = "FLOWFLEET_DISABLE_PLUGINS"
 
 
 @dataclass
@@ -44,6 +53,8 @@ class Plugins:
     manager: pluggy.PluginManager
     info: dict[str, PluginInfo] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Plugins blocked by name, with their distribution: their packages must not look removed.
+    disabled: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def hook(self) -> Any:
@@ -61,40 +72,92 @@ class Plugins:
         self.info.pop(name, None)
         self.__dict__.pop("infra_types", None)
 
-    def raised_in(self, hook_name: str, exc: BaseException) -> str:
-        """The name of the plugin whose implementation of `hook_name` raised `exc`."""
-        impls = {
-            i.function.__code__: i.plugin_name
-            for i in getattr(self.hook, hook_name).get_hookimpls()
-            if hasattr(i.function, "__code__")
-        }
-        found = "?"
-        tb = exc.__traceback__
-        while tb is not None:
-            found = impls.get(tb.tb_frame.f_code, found)
-            tb = tb.tb_next
-        return found
+    def pending(self) -> list[Problem]:
+        """`pm.check_pending()` as a problem: a hookimpl whose name no hookspec has."""
+        try:
+            self.manager.check_pending()
+        except pluggy.PluginValidationError as exc:
+            name = self.manager.get_name(exc.plugin) or "?"
+            hooks = sorted(
+                n
+                for n in dir(exc.plugin)
+                if n.startswith("flowfleet_")
+                and n not in HOOK_NAMES
+                and self.manager.parse_hookimpl_opts(exc.plugin, n) is not None
+            )
+            fixes = []
+            for hook in hooks:
+                close = difflib.get_close_matches(hook, HOOK_NAMES, n=1)
+                fixes.append(f"rename {hook} to {close[0]}" if close else f"remove {hook}")
+            fix = "; ".join(fixes)
+            return [
+                Problem(
+                    f"plugin '{name}' implements {', '.join(hooks) or 'a hook'}, which is "
+                    f"not a flowfleet hook (known: {', '.join(sorted(HOOK_NAMES))})",
+                    package=getattr(self.info.get(name), "distribution", None),
+                    fix=fix or f"fix or uninstall the plugin '{name}'",
+                )
+            ]
+        return []
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        """Call one hook through pluggy, one plugin at a time, in pluggy's call order.
+
+        Yields (plugin name, its result); a plugin whose implementation raises yields
+        the exception instead, so the caller can name it in a problem. Each call goes
+        through `pm.subset_hook_caller`, which keeps pluggy's argument checks and
+        hook wrappers.
+        """
+        impls = getattr(self.hook, hook_name).get_hookimpls()
+        wrappers = {id(i.plugin) for i in impls if i.hookwrapper or i.wrapper}
+        for impl in reversed(impls):
+            if id(impl.plugin) in wrappers:
+                continue
+            others = [
+                i.plugin
+                for i in impls
+                if i.plugin is not impl.plugin and id(i.plugin) not in wrappers
+            ]
+            caller = self.manager.subset_hook_caller(hook_name, remove_plugins=others)
+            try:
+                results = caller(**kwargs)
+            except Exception as exc:
+                yield impl.plugin_name, exc
+                continue
+            yield impl.plugin_name, results[0] if results else None
+
+    def _raised(self, plugin: str, hook_name: str, exc: BaseException) -> Problem:
+        return Problem(
+            f"plugin '{plugin}' raised in {hook_name}: {describe_error(exc)}",
+            package=getattr(self.info.get(plugin), "distribution", None),
+            fix=f"fix or uninstall the plugin '{plugin}'",
+        )
 
     def registries(self) -> list[Registry]:
         """Every plugin's registries; a plugin whose hook raises becomes a problem."""
         seen: dict[int, Registry] = {}
-        for impl in reversed(self.hook.flowfleet_registries.get_hookimpls()):
-            try:
-                result = impl.function() or []
-            except Exception as exc:
-                found = Problem(
-                    f"plugin '{impl.plugin_name}' raised in flowfleet_registries: "
-                    f"{describe_error(exc)}",
-                    package=getattr(self.info.get(impl.plugin_name), "distribution", None),
-                    fix=f"fix or uninstall the plugin '{impl.plugin_name}'",
-                )
+        for plugin, result in self.call_each("flowfleet_registries"):
+            if isinstance(result, Exception):
+                found = self._raised(plugin, "flowfleet_registries", result)
                 if found not in self.problems:
                     self.problems.append(found)
                 continue
-            for registry in result:
+            for registry in result or []:
                 if isinstance(registry, Registry):
                     seen.setdefault(id(registry), registry)
         return list(seen.values())
+
+    def adjust_deployment(self, deployment: Any, environment: Any) -> tuple[str, Exception] | None:
+        """Run every `flowfleet_adjust_deployment`; (plugin, error) of the first that raises."""
+        hook_name = "flowfleet_adjust_deployment"
+        if not getattr(self.hook, hook_name).get_hookimpls():
+            return None  # the common case: no policy plugin, no per-deployment cost
+        for plugin, result in self.call_each(
+            hook_name, deployment=deployment, environment=environment
+        ):
+            if isinstance(result, Exception):
+                return plugin, result
+        return None
 
     @cached_property
     def infra_types(self) -> InfraTypes:
@@ -112,12 +175,11 @@ class Plugins:
             package = self.info[plugin].distribution if plugin in self.info else None
             problems.append(Problem(f"plugin '{plugin}' {message}", package=package, fix=fix))
 
-        # pluggy's call order (newest first), one implementation at a time.
-        for impl in reversed(self.hook.flowfleet_infra_types.get_hookimpls()):
-            plugin = impl.plugin_name
+        for plugin, result in self.call_each("flowfleet_infra_types"):
             try:
-                contributed = impl.function() or []
-                contributed = list(contributed)
+                if isinstance(result, Exception):
+                    raise result
+                contributed = list(result or [])
             except Exception as exc:
                 problem(
                     plugin,
@@ -147,16 +209,17 @@ class Plugins:
 
     def contributions(self, name: str) -> tuple[list[str], list[str]]:
         """(infra type names, registry packages) that one plugin contributes."""
-        plugin = self.manager.get_plugin(name)
         infra: list[str] = []
         registries: list[str] = []
-        if hasattr(plugin, "flowfleet_infra_types"):
-            try:
-                infra = [_infra_type_name(c) or "?" for c in plugin.flowfleet_infra_types()]
-            except Exception:
-                infra = ["(raised)"]
-        if hasattr(plugin, "flowfleet_registries"):
-            registries = [r.package for r in plugin.flowfleet_registries()]
+        for plugin, result in self.call_each("flowfleet_infra_types"):
+            if plugin == name:
+                if isinstance(result, Exception):
+                    infra = ["(raised)"]
+                else:
+                    infra = [_infra_type_name(c) or "?" for c in result or []]
+        for plugin, result in self.call_each("flowfleet_registries"):
+            if plugin == name and not isinstance(result, Exception):
+                registries = [r.package for r in result or []]
         return infra, registries
 
 
@@ -213,18 +276,37 @@ def new_manager() -> pluggy.PluginManager:
     return manager
 
 
-def load_plugins(entry_point_group: str | None = ENTRY_POINT_GROUP) -> Plugins:
-    """Register the default plugins, then every entry point in the group."""
+def disabled_plugins(environ: dict[str, str] | None = None) -> list[str]:
+    """The plugin names in `FLOWFLEET_DISABLE_PLUGINS` (comma-separated)."""
+    value = (os.environ if environ is None else environ).get(DISABLE_VAR, "")
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def load_plugins(
+    entry_point_group: str | None = ENTRY_POINT_GROUP, disabled: Iterable[str] | None = None
+) -> Plugins:
+    """Register the default plugins, then every entry point in the group.
+
+    `disabled` (default: `FLOWFLEET_DISABLE_PLUGINS`) names plugins to block.
+    """
     plugins = Plugins(new_manager())
     from flowfleet import __version__
 
+    for name in disabled_plugins() if disabled is None else disabled:
+        plugins.manager.set_blocked(name)
     for module_name in DEFAULT_PLUGINS:
-        plugins.register(
-            importlib.import_module(module_name), module_name, "flowfleet", __version__
-        )
+        if plugins.manager.is_blocked(module_name):
+            plugins.disabled[module_name] = "flowfleet"
+        else:
+            plugins.register(
+                importlib.import_module(module_name), module_name, "flowfleet", __version__
+            )
     if entry_point_group:
         for ep in sorted(entry_points(group=entry_point_group), key=lambda e: e.name):
-            _register_entry_point(plugins, ep)
+            if plugins.manager.is_blocked(ep.name):
+                plugins.disabled[ep.name] = ep.dist.name if ep.dist else None
+            else:
+                _register_entry_point(plugins, ep)
     return plugins
 
 

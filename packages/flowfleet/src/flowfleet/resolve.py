@@ -233,10 +233,9 @@ def _resolve_one(
         signature=str(inspect.signature(reg.flow.fn)),
     )
     deployment._flow = reg.flow
-    try:
-        ctx.fleet.plugins.hook.flowfleet_adjust_deployment(deployment=deployment, environment=env)
-    except Exception as exc:
-        plugin = ctx.fleet.plugins.raised_in("flowfleet_adjust_deployment", exc)
+    raised = ctx.fleet.plugins.adjust_deployment(deployment, env)
+    if raised is not None:
+        plugin, exc = raised
         problem(
             f"plugin '{plugin}' raised in flowfleet_adjust_deployment: {describe_error(exc)}",
             fix=f"fix or uninstall the plugin '{plugin}'; nothing is deployed until then",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -21,6 +22,23 @@ app = typer.Typer(
 
 # Each module adds its commands to `app` when imported.
 COMMAND_MODULES = ("inspect", "scaffold", "deploy", "images")
+
+
+@app.callback()
+def _options(
+    disable_plugin: list[str] = typer.Option(
+        [],
+        "--disable-plugin",
+        metavar="NAME",
+        help="Do not load this plugin (repeatable; as `flowfleet plugins` names it). "
+        "FLOWFLEET_DISABLE_PLUGINS takes a comma list.",
+    ),
+) -> None:
+    """Deploy a uv workspace of Prefect 3 flow packages: list, plan, apply, prune."""
+    if disable_plugin:
+        from flowfleet.plugins import DISABLE_VAR, disabled_plugins
+
+        os.environ[DISABLE_VAR] = ",".join(dict.fromkeys([*disabled_plugins(), *disable_plugin]))
 
 
 def _register_commands() -> None:
