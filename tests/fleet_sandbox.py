@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 from flowfleet.environments import environment_names, load_environment
+from flowfleet.facts import Facts
 from flowfleet.loader import Fleet, load_fleet
 from flowfleet.plugins import load_plugins
 from flowfleet.registry import Registry
@@ -113,7 +114,9 @@ class Sandbox:
     def resolve(self, env: str = "prod") -> Resolution:
         known = environment_names(self.env_dir)
         environment = load_environment(self.env_dir, env)
-        return resolve(self.fleet(), environment, self.workspace, known)
+        fleet = self.fleet()
+        facts = Facts.gather(self.workspace, environment, known, packages=fleet.loaded_packages)
+        return resolve(fleet, facts)
 
     def problems(self, env: str = "prod") -> list[str]:
         return [str(p) for p in self.resolve(env).problems]

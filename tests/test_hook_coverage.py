@@ -162,7 +162,7 @@ def test_the_guides_example_plugin_works(guide_plugin):
         assert "batch" in plugins.infra_types.names
         fleet = Fleet(plugins, registries=[registry])
         resolution = resolve(
-            fleet, session.environment("dev"), session.workspace, session.known_environments
+            fleet, session.facts(session.environment("dev"), None, fleet.loaded_packages)
         )
     finally:
         plugins.unregister(ep_name)

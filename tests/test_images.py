@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowfleet import images
-from flowfleet.images import GitTree, LazyImageTags, WorkingTree, compute
+from flowfleet.images import GitTree, WorkingTree, compute
 from flowfleet.problems import FlowfleetError
 from flowfleet.workspace import Workspace
 
@@ -303,15 +303,6 @@ def test_image_tag_overrides_every_tag(repo: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("IMAGE_TAG", "ci-42")
     assert set(images.image_tags(workspace).values()) == {"ci-42"}
     assert set(images.image_tags(workspace, "v1").values()) == {"v1"}
-
-
-def test_lazy_tags_compute_only_when_read(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("IMAGE_TAG", raising=False)
-    lazy = LazyImageTags(Workspace(repo, "demo"))
-    assert lazy  # resolve() does `image_tags or {}`
-    assert "_tags" not in lazy.__dict__
-    assert lazy.get("sales-flows") == tags(repo)["sales-flows"]
-    assert lazy.get("flowfleet") is None
 
 
 def test_find_by_team_distribution_or_image_name(repo: Path) -> None:

@@ -145,7 +145,7 @@ def test_garbage_quantity_in_a_dict_infra_is_a_validation_problem_naming_the_fie
     fleet = Fleet(load_plugins(entry_point_group=None), registries=[registry])
     fleet.plugins.register(__import__("flowfleet_kubernetes"), "kubernetes")
     resolution = resolve(
-        fleet, session.environment("prod"), session.workspace, session.known_environments
+        fleet, session.facts(session.environment("prod"), None, fleet.loaded_packages)
     )
     assert resolution.deployments == []
     [problem] = resolution.problems

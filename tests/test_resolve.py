@@ -12,6 +12,7 @@ from fleet_sandbox import Sandbox, flow_module
 from flowfleet import DeploymentConfig, EcsTask, Worker
 from flowfleet.config import PendingInfra
 from flowfleet.environments import environment_names, load_environment
+from flowfleet.facts import Facts
 from flowfleet.loader import load_fleet
 from flowfleet.plugins import load_plugins
 from flowfleet.resolve import Resolution, resolve
@@ -116,7 +117,7 @@ def real() -> dict[str, Resolution]:
     folder = workspace.environments_dir
     known = environment_names(folder)
     return {
-        env: resolve(fleet, load_environment(folder, env), workspace, known)
+        env: resolve(fleet, Facts.gather(workspace, load_environment(folder, env), known))
         for env in ("local", "dev")
     }
 

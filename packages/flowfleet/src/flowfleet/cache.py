@@ -20,12 +20,12 @@ from pathlib import Path
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
 from flowfleet.gitstorage import GitSource, package_storage
-from flowfleet.images import DOCKERFILE, LOCK_FILE, WorkingTree, packages, workspace_closure
+from flowfleet.images import DOCKERFILE, LOCK_FILE
 from flowfleet.loader import Fleet
 from flowfleet.problems import FlowfleetError
 from flowfleet.resolve import Resolution
 from flowfleet.secrets import mask
-from flowfleet.workspace import Workspace
+from flowfleet.workspace import Workspace, workspace_closure
 
 CACHE_VERSION = "2"
 # Variables that can change what a package resolves to.
@@ -63,8 +63,8 @@ class ResolveCache:
             / "resolve"
             / environment.name
         )
-        self.tree = WorkingTree(workspace.root)
-        members = packages(self.tree)
+        self.tree = workspace.tree
+        members = workspace.members
         shared = hashlib.sha256()
         shared.update(f"v{CACHE_VERSION} {sys.version}\n".encode())
         shared.update(environment.model_dump_json().encode())

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from flowfleet import secrets
+from flowfleet.spec import DeploymentSpec, Schedule
 
 LABEL_PREFIX = "flowfleet."
 MANAGED = "flowfleet.managed"
@@ -22,21 +21,6 @@ BRANCH = "flowfleet.branch"
 
 # Kept for planning and caching, left out of `flowfleet list`.
 INTERNAL_FIELDS = {"pool_type", "pull_steps", "source", "signature", "parameter_schema"}
-
-
-class Schedule(BaseModel):
-    """One schedule: exactly one of cron, interval (seconds) or rrule, in a timezone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cron: str | None = None
-    interval: float | None = None
-    rrule: str | None = None
-    timezone: str = "UTC"
-
-    def describe(self) -> str:
-        what = self.cron or self.rrule or f"every {self.interval:g}s"
-        return f"{what} ({self.timezone})"
 
 
 class DesiredDeployment(BaseModel):
@@ -75,29 +59,25 @@ class DesiredDeployment(BaseModel):
 
     _flow: Any = PrivateAttr(default=None)
 
-    def model_post_init(self, context: Any) -> None:
-        secrets.remember([self.job_variables, self.parameters])  # so error lines mask them
-
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> DeploymentSpec:
         """Everything that is written to the server and compared by `plan`."""
-        return {
-            "entrypoint": self.entrypoint,
-            "work_pool": self.work_pool,
-            "job_variables": self.job_variables,
-            "schedules": [s.model_dump(exclude_none=True) for s in self.schedules],
-            "active": not self.paused,
-            "parameters": self.parameters,
-            "tags": sorted(self.tags),
-            "description": self.description,
-            "version": self.version,
-            "concurrency_limit": self.concurrency_limit,
-            "pull_steps": self.pull_steps,
-            "signature": self.signature,
-        }
+        return DeploymentSpec(
+            entrypoint=self.entrypoint,
+            work_pool=self.work_pool,
+            job_variables=self.job_variables,
+            schedules=self.schedules,
+            active=not self.paused,
+            parameters=self.parameters,
+            tags=sorted(self.tags),
+            description=self.description,
+            version=self.version,
+            concurrency_limit=self.concurrency_limit,
+            pull_steps=self.pull_steps,
+            signature=self.signature,
+        )
 
     def spec_hash(self) -> str:
-        canonical = json.dumps(self.spec(), sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return self.spec().hash()
 
     def flow_parameter_schema(self) -> dict[str, Any] | None:
         """The OpenAPI schema of the flow's parameters, as the server's UI and runs use it."""
@@ -109,7 +89,6 @@ class DesiredDeployment(BaseModel):
 
     def finalise(self) -> DesiredDeployment:
         """Stamp the ownership labels; call after every edit."""
-        secrets.remember([self.job_variables, self.parameters])
         self.labels = {
             **self.labels,
             SPEC: self.spec_hash(),

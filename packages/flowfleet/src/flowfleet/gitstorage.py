@@ -41,9 +41,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flowfleet.environments import Environment
-from flowfleet.images import Package, WorkingTree, packages, workspace_closure
 from flowfleet.problems import FlowfleetError, Problem
-from flowfleet.workspace import Workspace, _normalise
+from flowfleet.workspace import Member, Workspace, normalise, workspace_closure
 
 STORAGE_MODES = ("image", "git")
 COMMIT_VARS = ("FLOWFLEET_COMMIT", "GITHUB_SHA")
@@ -63,7 +62,7 @@ def package_storage(workspace: Workspace, environment: Environment, package: str
     if value is None:
         return environment.storage
     if value not in STORAGE_MODES:
-        where = _relative(member.path / "pyproject.toml", workspace.root) if member else package
+        where = f"{member.path}/pyproject.toml" if member else package
         raise FlowfleetError(
             Problem(
                 f"{where}: [tool.flowfleet] storage = {value!r} is not a storage mode "
@@ -125,16 +124,16 @@ class GitSource:
             )
         return sha
 
-    @cached_property
-    def _members(self) -> dict[str, Package]:
-        return packages(WorkingTree(self.workspace.root))
+    @property
+    def _members(self) -> dict[str, Member]:
+        return self.workspace.members
 
     def folders(self, package: str) -> list[str]:
         """The workspace folders a package's runs clone: its own and its workspace deps'."""
         members = self._members
         return [
             members[name].path
-            for name in workspace_closure(_normalise(package), members)
+            for name in workspace_closure(normalise(package), members)
             if name not in RUNTIME_PACKAGES
         ]
 
@@ -223,13 +222,6 @@ def check_committed(source: GitSource, packages: Iterable[str]) -> None:
                 for package, files in dirty.items()
             )
         )
-
-
-def _relative(path: Path, root: Path) -> Path:
-    try:
-        return path.relative_to(root)
-    except ValueError:
-        return path
 
 
 def _git(root: Path, *args: str) -> str | None:

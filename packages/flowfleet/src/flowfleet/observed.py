@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowfleet import desired as ownership
-from flowfleet.desired import Schedule
+from flowfleet.spec import DeploymentSpec, Schedule
 
 PAGE_SIZE = 200  # the server's maximum rows per filter call
 
@@ -24,8 +24,12 @@ class ObservedDeployment:
     name: str
     paused: bool
     labels: dict[str, str]
-    spec: dict[str, Any]
+    spec: DeploymentSpec
     updated: str | None = None
+
+    def spec_dict(self) -> dict[str, Any]:
+        """The compared fields as `diff` sees them (schedules as compact dicts)."""
+        return self.spec.as_dict()
 
     @property
     def full_name(self) -> str:
@@ -53,22 +57,19 @@ class ObservedDeployment:
     def from_json(cls, data: dict[str, Any], flow_name: str) -> ObservedDeployment:
         labels = {k: str(v) for k, v in (data.get("labels") or {}).items()}
         limit = (data.get("global_concurrency_limit") or {}).get("limit")
-        spec = {
-            "entrypoint": data.get("entrypoint"),
-            "work_pool": data.get("work_pool_name"),
-            "job_variables": data.get("job_variables") or {},
-            "schedules": [
-                _schedule(s["schedule"]).model_dump(exclude_none=True)
-                for s in data.get("schedules") or []
-            ],
-            "active": labels.get(ownership.ACTIVE) != "false",
-            "parameters": data.get("parameters") or {},
-            "tags": sorted(data.get("tags") or []),
-            "description": data.get("description"),
-            "version": data.get("version"),
-            "concurrency_limit": limit if limit is not None else data.get("concurrency_limit"),
-            "pull_steps": data.get("pull_steps"),
-        }
+        spec = DeploymentSpec(
+            entrypoint=data.get("entrypoint"),
+            work_pool=data.get("work_pool_name"),
+            job_variables=data.get("job_variables") or {},
+            schedules=[_schedule(s["schedule"]) for s in data.get("schedules") or []],
+            active=labels.get(ownership.ACTIVE) != "false",
+            parameters=data.get("parameters") or {},
+            tags=sorted(data.get("tags") or []),
+            description=data.get("description"),
+            version=data.get("version"),
+            concurrency_limit=limit if limit is not None else data.get("concurrency_limit"),
+            pull_steps=data.get("pull_steps"),
+        )
         return cls(
             id=str(data["id"]),
             flow_id=str(data["flow_id"]),

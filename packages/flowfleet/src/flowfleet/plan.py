@@ -4,30 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
 from flowfleet import desired as ownership
 from flowfleet import gitstorage
 from flowfleet.desired import DesiredDeployment
 from flowfleet.observed import ObservedDeployment, ServerState
+from flowfleet.spec import COMPARED
 
 Action = Literal["create", "update", "unchanged", "delete", "conflict"]
 
-# Fields compared field by field; `signature` is only visible through the spec hash.
-COMPARED = (
-    "entrypoint",
-    "work_pool",
-    "job_variables",
-    "schedules",
-    "active",
-    "parameters",
-    "tags",
-    "description",
-    "version",
-    "concurrency_limit",
-    "pull_steps",
-)
 OWNERSHIP_LABELS = (
     ownership.MANAGED,
     ownership.PROJECT,
@@ -35,6 +22,18 @@ OWNERSHIP_LABELS = (
     ownership.PACKAGE,
     ownership.BRANCH,
 )
+
+
+class FieldChange(BaseModel):
+    """One field's move: what the server holds (`from`) and what the code wants (`to`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: Any = Field(default=None, alias="from")
+    to: Any = None
+
+    def pair(self) -> dict[str, Any]:
+        return {"from": self.from_, "to": self.to}
 
 
 class Change(BaseModel):
@@ -45,8 +44,12 @@ class Change(BaseModel):
     storage: str | None = None  # "image", "git" or "local"
     commit: str | None = None  # git storage: the pinned commit
     deployment_id: str | None = None
-    changes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    changes: dict[str, FieldChange] = Field(default_factory=dict)
     reason: str | None = None
+
+    def changes_json(self) -> dict[str, dict[str, Any]]:
+        """`{"field": {"from": ..., "to": ...}}`, as `plan --output json` shows them."""
+        return {name: change.pair() for name, change in self.changes.items()}
 
     @classmethod
     def deletion(cls, have: ObservedDeployment, reason: str) -> Change:
@@ -56,8 +59,8 @@ class Change(BaseModel):
             action="delete",
             package=have.package,
             deployment_id=have.id,
-            work_pool=have.spec.get("work_pool"),
-            commit=gitstorage.describe(have.spec.get("pull_steps"))[1],
+            work_pool=have.spec.work_pool,
+            commit=gitstorage.describe(have.spec.pull_steps)[1],
             reason=reason,
         )
 
@@ -98,39 +101,36 @@ def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
-def diff(want: DesiredDeployment, have: ObservedDeployment) -> dict[str, dict[str, Any]]:
+def diff(want: DesiredDeployment, have: ObservedDeployment) -> dict[str, FieldChange]:
     """The fields that differ between the desired spec and the server, as from/to pairs."""
-    desired_spec = _jsonable(want.spec())
-    observed_spec = {
-        **have.spec,
-        "schedules": _without_server_anchor(
-            have.spec.get("schedules") or [], desired_spec["schedules"]
-        ),
-    }
+    desired_spec = _jsonable(want.spec().as_dict())
+    observed_spec = have.spec_dict()
+    observed_spec["schedules"] = _without_server_anchor(
+        observed_spec["schedules"], desired_spec["schedules"]
+    )
     changes = {
-        key: {"from": observed_spec.get(key), "to": desired_spec[key]}
+        key: FieldChange(from_=observed_spec[key], to=desired_spec[key])
         for key in COMPARED
-        if _jsonable(observed_spec.get(key)) != desired_spec[key]
+        if _jsonable(observed_spec[key]) != desired_spec[key]
     }
     if "pull_steps" in changes:  # name the commit move, which the steps' text hides
         (mode_from, commit_from), (mode_to, commit_to) = (
-            gitstorage.describe(have.spec.get("pull_steps")),
+            gitstorage.describe(have.spec.pull_steps),
             gitstorage.describe(want.pull_steps),
         )
         if mode_from != mode_to:
-            changes["storage"] = {"from": mode_from, "to": mode_to}
+            changes["storage"] = FieldChange(from_=mode_from, to=mode_to)
         if commit_from != commit_to:
-            changes["commit"] = {"from": commit_from, "to": commit_to}
+            changes["commit"] = FieldChange(from_=commit_from, to=commit_to)
     labels_from = {k: have.labels.get(k) for k in OWNERSHIP_LABELS if have.labels.get(k)}
     labels_to = {k: want.labels.get(k) for k in OWNERSHIP_LABELS if want.labels.get(k)}
     if labels_from != labels_to:
-        changes["labels"] = {"from": labels_from, "to": labels_to}
+        changes["labels"] = FieldChange(from_=labels_from, to=labels_to)
     if not changes and have.labels.get(ownership.SPEC) != want.labels.get(ownership.SPEC):
         # Something only the hash sees changed, such as the flow's signature.
-        changes["spec"] = {
-            "from": have.labels.get(ownership.SPEC),
-            "to": want.labels.get(ownership.SPEC),
-        }
+        changes["spec"] = FieldChange(
+            from_=have.labels.get(ownership.SPEC), to=want.labels.get(ownership.SPEC)
+        )
     return changes
 
 
@@ -198,7 +198,7 @@ def make_plan(
             continue
         changes = diff(want, have)
         if owner:
-            changes.setdefault("labels", {"from": {}, "to": {}})
+            changes.setdefault("labels", FieldChange(from_={}, to={}))
         action = "update" if changes else "unchanged"
         getattr(plan, action).append(
             Change(action=action, deployment_id=have.id, changes=changes, **base)

@@ -49,7 +49,7 @@ def _details(change: Change) -> str:
         return secrets.scrub(change.reason)
     return "; ".join(
         f"{k}: {_short(v['from'], 30)} → {_short(v['to'], 30)}"
-        for k, v in secrets.mask(change.changes).items()
+        for k, v in secrets.mask(change.changes_json()).items()
     )
 
 
@@ -67,16 +67,17 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "api_url": plan.api_url,
     }
     for section in (*SECTIONS, "conflicts"):
-        data[section] = [
-            secrets.mask(
-                c.model_dump(
-                    exclude_none=True,
-                    exclude={"action"} | (set() if section == "update" else {"changes"}),
-                )
-            )
-            for c in getattr(plan, section)
-        ]
+        data[section] = [secrets.mask(_change_json(c, section)) for c in getattr(plan, section)]
     data["blockers"] = [secrets.scrub(b) for b in plan.blockers]
+    return data
+
+
+def _change_json(change: Change, section: str) -> dict[str, Any]:
+    """One plan row; `changes` (an update's) as from/to pairs, None values kept."""
+    exclude = {"action"} | (set() if section == "update" else {"changes"})
+    data = change.model_dump(exclude_none=True, exclude=exclude)
+    if "changes" in data:
+        data["changes"] = change.changes_json()  # in place: the key keeps its position
     return data
 
 

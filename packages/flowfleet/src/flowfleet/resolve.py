@@ -1,6 +1,11 @@
 """`resolve`: (flow, DeploymentConfig) pairs -> DesiredDeployment records for one environment.
 
-Pure: it reads no server and no network. Problems are collected, never raised.
+Pure: it takes the loaded fleet and the gathered `Facts`, and runs no git, reads no
+environment variable and uses no network. Problems are collected, never raised.
+One registration goes through small steps: names checked, environment and branch
+filters, the effective config (default infra, override), schedules, infra,
+parameters, storage, placement (pool, image, job variables), the record, the
+plugins' `flowfleet_adjust_deployment`.
 """
 
 from __future__ import annotations
@@ -9,8 +14,7 @@ import difflib
 import fnmatch
 import inspect
 import logging
-import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +27,11 @@ from flowfleet import desired as ownership
 from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig, PendingInfra
 from flowfleet.desired import DesiredDeployment, Schedule
 from flowfleet.environments import Environment
-from flowfleet.gitstorage import GitSource, package_storage
+from flowfleet.facts import Facts, Storage
 from flowfleet.infra.base import InfraConfig
 from flowfleet.loader import Fleet
-from flowfleet.problems import FlowfleetError, Problem, describe_error
+from flowfleet.problems import Problem, describe_error
 from flowfleet.registry import Registration
-from flowfleet.workspace import Workspace
 
 FALLBACK_INFRA = "worker"
 
@@ -43,41 +46,31 @@ class Resolution:
 @dataclass
 class _Context:
     fleet: Fleet
-    environment: Environment
-    workspace: Workspace
-    known_environments: list[str]
-    branch: str | None
-    image_tags: Mapping[str, str]
-    git: GitSource
-    storage: dict[str, _Storage | None] = field(default_factory=dict)  # by package
+    facts: Facts
     reported: set[tuple[str, str]] = field(default_factory=set)  # (package, what): once each
 
 
 @dataclass(frozen=True)
-class _Storage:
-    mode: str  # "image", "git" or "local"
-    pull_steps: list[dict[str, Any]] | None = None
-    commit: str | None = None
+class _Placement:
+    """Where a deployment runs: its pool, the pool's type, its image and job variables."""
+
+    infra: str  # the infra type's name
+    work_pool: str
+    pool_type: str
+    image: str | None
+    job_variables: dict[str, Any]
 
 
 def resolve(
-    fleet: Fleet,
-    environment: Environment,
-    workspace: Workspace,
-    known_environments: list[str],
-    *,
-    branch: str | None = None,
-    image_tags: Mapping[str, str] | None = None,
-    resolved: Iterable[DesiredDeployment] = (),
-    git: GitSource | None = None,
+    fleet: Fleet, facts: Facts, *, resolved: Iterable[DesiredDeployment] = ()
 ) -> Resolution:
-    """Resolve every registration of `fleet` for one environment.
+    """Resolve every registration of `fleet` for the environment of `facts`.
 
     `resolved` are deployments of packages resolved earlier (from the cache); they
     take part in the duplicate-name check like the rest.
     """
-    git = git or GitSource(workspace, environment)  # runs git only if a package needs it
-    ctx = _Context(fleet, environment, workspace, known_environments, branch, image_tags or {}, git)
+    ctx = _Context(fleet, facts)
+    environment = facts.environment
     result = Resolution(environment, problems=list(fleet.problems))
     result.problems.extend(fleet.plugins.infra_types.problems)
     seen: dict[str, DesiredDeployment] = {d.full_name: d for d in resolved}
@@ -111,14 +104,44 @@ def resolve(
 def _resolve_one(
     ctx: _Context, package: str, reg: Registration, problems: list[Problem]
 ) -> DesiredDeployment | None:
-    config = reg.config
-    env = ctx.environment
-    full_name = f"{reg.flow.name}/{config.name}"
+    """One registration in one environment: None when it is not deployed here or is wrong."""
+    env = ctx.facts.environment
+    full_name = f"{reg.flow.name}/{reg.config.name}"
 
     def problem(message: str, field_name: str | None = None, fix: str | None = None) -> None:
         problems.append(Problem(message, package, full_name, field_name, fix, reg.source))
 
-    known = ctx.known_environments
+    _check_names(reg.config, ctx.facts.known_environments, problem)
+    if reg.config.environments is not None and env.name not in reg.config.environments:
+        return None
+    config = _effective_config(ctx, package, reg.config, problems, problem)
+    if config is None or not _on_branch(config, ctx.facts.branch):
+        return None
+
+    schedules = _schedules(config, problem)
+    infra = _infra(ctx, package, config, problem)
+    parameters = _parameters(reg, config, problem)
+    storage = _storage(ctx, package, problems)
+    if problems or infra is None or storage is None:
+        return None
+    placement = _placement(ctx, package, config, infra, storage, problem)
+    if placement is None:
+        return None
+
+    deployment = _deployment(ctx, package, reg, config, placement, storage, schedules, parameters)
+    raised = ctx.fleet.plugins.adjust_deployment(deployment, env)
+    if raised is not None:
+        plugin, exc = raised
+        problem(
+            f"plugin '{plugin}' raised in flowfleet_adjust_deployment: {describe_error(exc)}",
+            fix=f"fix or uninstall the plugin '{plugin}'; nothing is deployed until then",
+        )
+        return None
+    return deployment.finalise()
+
+
+def _check_names(config: DeploymentConfig, known: list[str], problem: Any) -> None:
+    """Unknown environment names and override keys that are not config fields."""
     for env_name in config.environments or []:
         if env_name not in known:
             problem(*_unknown_environment(env_name, known, "environments"))
@@ -133,9 +156,17 @@ def _resolve_one(
                     f"overrides.{env_name}.{key}",
                     _did_you_mean(key, fields) or "use a DeploymentConfig field name",
                 )
-    if config.environments is not None and env.name not in config.environments:
-        return None
 
+
+def _effective_config(
+    ctx: _Context,
+    package: str,
+    config: DeploymentConfig,
+    problems: list[Problem],
+    problem: Any,
+) -> DeploymentConfig | None:
+    """The config with the package's default infra and this environment's override laid on."""
+    env = ctx.facts.environment
     if config.infra is None:
         # The package's default type, given here so a partial infra override merges into it.
         config = config.model_copy(
@@ -149,27 +180,26 @@ def _resolve_one(
                 loc = ".".join(str(p) for p in error["loc"])
                 problem(error["msg"], f"overrides.{env.name}.{loc}")
             return None
-    if (
-        config.branches is not None
-        and ctx.branch is not None
-        and not any(fnmatch.fnmatchcase(ctx.branch, pattern) for pattern in config.branches)
-    ):
-        return None
+    return config
 
-    schedules = _schedules(config, problem)
-    infra = _infra(ctx, package, config, problem)
-    parameters = _parameters(reg, config, problem)
-    storage = _storage(ctx, package, problems)
-    if problems or infra is None or storage is None:
-        return None
 
-    # A branch deployment (branch_deployments, off the default branch) gets its own
-    # name, paused schedules and a branch label, so it never meets another branch's.
-    lane = branches.lane(env, ctx.branch)
-    name = branches.deployment_name(config.name, lane) if lane else config.name
-    lane_labels = {ownership.BRANCH: lane} if lane else {}
+def _on_branch(config: DeploymentConfig, branch: str | None) -> bool:
+    """False when the config names branches and the one being deployed is not among them."""
+    if config.branches is None or branch is None:
+        return True
+    return any(fnmatch.fnmatchcase(branch, pattern) for pattern in config.branches)
 
-    member = ctx.workspace.member(package)
+
+def _placement(
+    ctx: _Context,
+    package: str,
+    config: DeploymentConfig,
+    infra: InfraConfig,
+    storage: Storage,
+    problem: Any,
+) -> _Placement | None:
+    """Pool, pool type, image and job variables; None (with a problem) when no image fits."""
+    env = ctx.facts.environment
     # A single-pool environment (a laptop) wins over a deployment's own `work_pool`.
     work_pool = env.single_pool or config.work_pool or env.pool_for(infra.pool_key(), package)
     job_variables: dict[str, Any] = {}
@@ -188,37 +218,58 @@ def _resolve_one(
             if image is None:
                 if (package, "base_image") not in ctx.reported:
                     ctx.reported.add((package, "base_image"))
+                    env_file = ctx.facts.env_file
                     problem(
                         f"git storage runs in the environment's shared runtime image, and "
-                        f"{ctx.git.env_file} sets no base_image",
+                        f"{env_file} sets no base_image",
                         "image",
-                        f'set base_image = "<registry>/<runtime>:<tag>" in {ctx.git.env_file}',
+                        f'set base_image = "<registry>/<runtime>:<tag>" in {env_file}',
                     )
                 return None
             job_variables["image"] = image
         elif infra.needs_image():
+            member = ctx.facts.member(package)
             image = _image(ctx, package, member.image_name if member else package, config)
             job_variables["image"] = image
     job_variables.update(config.job_variables)
+    return _Placement(infra.type, work_pool, pool_type, image, job_variables)
 
+
+def _deployment(
+    ctx: _Context,
+    package: str,
+    reg: Registration,
+    config: DeploymentConfig,
+    placement: _Placement,
+    storage: Storage,
+    schedules: list[Schedule],
+    parameters: dict[str, Any],
+) -> DesiredDeployment:
+    """The record itself. A branch deployment (branch_deployments, off the default branch)
+    gets its own name, paused schedules and a branch label, so it never meets another
+    branch's."""
+    env = ctx.facts.environment
+    lane = branches.lane(env, ctx.facts.branch)
+    name = branches.deployment_name(config.name, lane) if lane else config.name
+    lane_labels = {ownership.BRANCH: lane} if lane else {}
     deployment = DesiredDeployment(
         package=package,
         flow=reg.flow.name,
         name=name,
         full_name=f"{reg.flow.name}/{name}",
         entrypoint=reg.entrypoint,
-        work_pool=work_pool,
-        pool_type=pool_type,
-        infra=infra.type,
-        image=image,
-        job_variables=job_variables,
+        work_pool=placement.work_pool,
+        pool_type=placement.pool_type,
+        infra=placement.infra,
+        image=placement.image,
+        job_variables=placement.job_variables,
         schedules=schedules,
         paused=not config.active or lane is not None,
         parameters=parameters,
         tags=list(dict.fromkeys(config.tags)),
         labels={
             ownership.MANAGED: "true",
-            ownership.PROJECT: ctx.workspace.project,
+            ownership.PROJECT: ctx.facts.project,
             ownership.ENV: env.name,
             ownership.PACKAGE: package,
             **lane_labels,
@@ -233,32 +284,18 @@ def _resolve_one(
         signature=str(inspect.signature(reg.flow.fn)),
     )
     deployment._flow = reg.flow
-    raised = ctx.fleet.plugins.adjust_deployment(deployment, env)
-    if raised is not None:
-        plugin, exc = raised
-        problem(
-            f"plugin '{plugin}' raised in flowfleet_adjust_deployment: {describe_error(exc)}",
-            fix=f"fix or uninstall the plugin '{plugin}'; nothing is deployed until then",
-        )
-        return None
-    return deployment.finalise()
+    return deployment
 
 
-def _storage(ctx: _Context, package: str, problems: list[Problem]) -> _Storage | None:
-    """The package's storage and, in git mode, its pull steps; a problem once per package."""
-    if package not in ctx.storage:
-        try:
-            mode = package_storage(ctx.workspace, ctx.environment, package)
-            if mode == "git":
-                steps = ctx.git.pull_steps(package)
-                ctx.storage[package] = _Storage(mode, steps, ctx.git.commit(package))
-            else:
-                ctx.storage[package] = _Storage(mode)
-        except FlowfleetError as exc:
-            ctx.storage[package] = None
-            for p in exc.problems:
-                problems.append(Problem(p.message, package, None, "storage", p.fix))
-    return ctx.storage[package]
+def _storage(ctx: _Context, package: str, problems: list[Problem]) -> Storage | None:
+    """The package's storage (gathered in the facts); its problem reported once per package."""
+    storage = ctx.facts.storage_of(package)
+    if not storage.problems:
+        return storage
+    if (package, "storage") not in ctx.reported:
+        ctx.reported.add((package, "storage"))
+        problems.extend(storage.problems)
+    return None
 
 
 def _schedules(config: DeploymentConfig, problem: Any) -> list[Schedule]:
@@ -331,10 +368,10 @@ def _infra(
 
 
 def _default_infra(ctx: _Context, package: str) -> str:
-    member = ctx.workspace.member(package)
+    member = ctx.facts.member(package)
     return (
         (member.options.get("default_infra") if member else None)
-        or ctx.environment.default_infra
+        or ctx.facts.environment.default_infra
         or FALLBACK_INFRA
     )
 
@@ -404,8 +441,8 @@ def _did_you_mean(name: str, choices: list[str]) -> str | None:
 
 
 def _image(ctx: _Context, package: str, image_name: str, config: DeploymentConfig) -> str:
-    registry = ctx.environment.image_registry
-    tag = ctx.image_tags.get(package) or os.environ.get("IMAGE_TAG") or "latest"
+    registry = ctx.facts.environment.image_registry
+    tag = ctx.facts.image_tags.get(package) or ctx.facts.default_tag
     name = config.image or image_name
     if registry and "/" not in name:
         name = f"{registry}/{name}"

@@ -63,7 +63,7 @@ def tags(
     """Each flow package, its content-addressed tag and its image reference."""
     session = Session()
     environment = session.environment(env)
-    found = images.compute(images.WorkingTree(session.workspace.root))
+    found = images.compute(session.workspace.tree)
     override = images.override_tag(image_tag)
     rows = [
         {
@@ -114,7 +114,7 @@ def build(
     session = Session()
     root = session.workspace.root
     environment = session.environment(env) if env else None
-    inputs = images.find(images.compute(images.WorkingTree(root)), package)
+    inputs = images.find(images.compute(session.workspace.tree), package)
     reference = inputs.reference(environment, images.override_tag(image_tag))
     commands = [
         build_command(
