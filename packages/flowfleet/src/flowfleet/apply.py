@@ -106,113 +106,148 @@ async def apply_plan(
     desired: dict[str, DesiredDeployment],
     state: ServerState,
     client: Any,
-    *,
-    concurrency: int = 1,
-    on_outcome: Callable[[Outcome], None] | None = None,
+    **options: Any,
 ) -> Report:
-    """Write the plan's creates, updates and deletes; unchanged ones cost no call."""
-    report = Report(environment=plan.environment, api_url=plan.api_url)
-    report.outcomes.extend(
-        Outcome(full_name=c.full_name, status="unchanged") for c in plan.unchanged
-    )
-    flow_ids = dict(state.flow_ids)
-    limit = asyncio.Semaphore(max(1, concurrency))
+    """Write the plan's creates, updates and deletes; unchanged ones cost no call.
 
-    total = len(plan.create) + len(plan.update) + len(plan.delete)
+    `options`: `concurrency` (writes in flight) and `on_outcome` (a progress callback).
+    """
+    return await Applier(plan, desired, state, client, **options).run()
 
-    def record(outcome: Outcome) -> None:
+
+class Applier:
+    """One plan's writes and their report: flows first, then deployments and deletes.
+
+    The first sign that the server is gone (after the client's own retries) stops the
+    run: one clear line instead of one failure per deployment, nothing left half-tried.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        desired: dict[str, DesiredDeployment],
+        state: ServerState,
+        client: Any,
+        *,
+        concurrency: int = 1,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.desired = desired
+        self.state = state
+        self.client = client
+        self.on_outcome = on_outcome
+        self.report = Report(environment=plan.environment, api_url=plan.api_url)
+        self.flow_ids = dict(state.flow_ids)
+        self.limit = asyncio.Semaphore(max(1, concurrency))
+        self.total = len(plan.create) + len(plan.update) + len(plan.delete)
+
+    async def run(self) -> Report:
+        plan, report = self.plan, self.report
+        report.outcomes.extend(
+            Outcome(full_name=c.full_name, status="unchanged") for c in plan.unchanged
+        )
+        writes = plan.create + plan.update
+        await self.create_flows(writes)
+        await asyncio.gather(
+            *(self.write(c) for c in writes), *(self.delete(c) for c in plan.delete)
+        )
+        report.outcomes.sort(key=lambda o: o.full_name)
+        return report
+
+    def record(self, outcome: Outcome) -> None:
         outcome.details = secrets.scrub(outcome.details)  # a 422 may echo a job variable
-        report.outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
+        self.report.outcomes.append(outcome)
+        if self.on_outcome:
+            self.on_outcome(outcome)
 
-    def unavailable(exc: BaseException) -> bool:
-        """Stop at the first sign the server is gone (the client has retried already):
-        one clear line instead of one failure per deployment, and no write left half-tried."""
+    def fail(self, change: Change, details: str) -> None:
+        self.record(Outcome(full_name=change.full_name, status="failed", details=details))
+
+    def unavailable(self, exc: BaseException) -> bool:
+        """True (and the run stopped) when the server, not the request, failed."""
         if not server_unavailable(exc):
             return False
+        report = self.report
         if report.aborted is None:
             done = sum(o.status in PAST_TENSE.values() for o in report.outcomes)
             report.aborted = secrets.scrub(
-                f"stopped after {done} of {total} changes: {describe_error(exc, plan.api_url)}; "
+                f"stopped after {done} of {self.total} changes: "
+                f"{describe_error(exc, self.plan.api_url)}; "
                 "nothing else was attempted, and running the same command again finishes the job"
             )
         return True
 
-    def skip(change: Change, exc: BaseException | None = None) -> None:
+    def skip(self, change: Change, exc: BaseException | None = None) -> None:
         if exc is not None:  # in flight when the server went: it may or may not have landed
-            details = f"interrupted: {describe_error(exc, plan.api_url)}"
-            record(Outcome(full_name=change.full_name, status="failed", details=details))
-        elif not any(o.full_name == change.full_name for o in report.outcomes):
-            record(Outcome(full_name=change.full_name, status="skipped", details="not attempted"))
+            self.fail(change, f"interrupted: {describe_error(exc, self.plan.api_url)}")
+        elif not any(o.full_name == change.full_name for o in self.report.outcomes):
+            self.record(
+                Outcome(full_name=change.full_name, status="skipped", details="not attempted")
+            )
 
-    # Flows first, one call per missing flow name (POST /flows/ returns an existing one).
-    writes = plan.create + plan.update
-    for flow_name in sorted({desired[c.full_name].flow for c in writes} - set(flow_ids)):
-        try:
-            report.writes += 1
-            response = await send_write(client, "POST", "/flows/", json={"name": flow_name})
-            flow_ids[flow_name] = str(response.json()["id"])
-        except Exception as exc:
-            if unavailable(exc):
-                break
-            for change in writes:
-                if desired[change.full_name].flow == flow_name:
-                    record(
-                        Outcome(
-                            full_name=change.full_name,
-                            status="failed",
-                            details=f"creating flow '{flow_name}': "
-                            f"{describe_error(exc, plan.api_url)}",
-                        )
-                    )
-
-    async def attempt(change: Change, send: Callable[[], Any], done: Status, details: str) -> None:
-        """One write, bounded by the limit; its outcome, or a stop if the server is gone."""
-        async with limit:
-            if report.aborted:
-                return skip(change)
+    async def create_flows(self, writes: list[Change]) -> None:
+        """One call per missing flow name (POST /flows/ returns an existing one)."""
+        names = {self.desired[c.full_name].flow for c in writes}
+        for flow_name in sorted(names - set(self.flow_ids)):
             try:
-                report.writes += 1
+                self.report.writes += 1
+                response = await send_write(
+                    self.client, "POST", "/flows/", json={"name": flow_name}
+                )
+                self.flow_ids[flow_name] = str(response.json()["id"])
+            except Exception as exc:
+                if self.unavailable(exc):
+                    return
+                details = f"creating flow '{flow_name}': {describe_error(exc, self.plan.api_url)}"
+                for change in writes:
+                    if self.desired[change.full_name].flow == flow_name:
+                        self.fail(change, details)
+
+    async def attempt(
+        self, change: Change, send: Callable[[], Any], done: Status, details: str
+    ) -> None:
+        """One write, bounded by the limit; its outcome, or a stop if the server is gone."""
+        async with self.limit:
+            if self.report.aborted:
+                return self.skip(change)
+            try:
+                self.report.writes += 1
                 response = await send()
                 response.raise_for_status()
             except Exception as exc:
-                if unavailable(exc):
-                    return skip(change, exc)
+                if self.unavailable(exc):
+                    return self.skip(change, exc)
                 if not (done == "deleted" and _not_found(exc)):  # gone is what we wanted
-                    details = describe_error(exc, plan.api_url)
-                    return record(
-                        Outcome(full_name=change.full_name, status="failed", details=details)
-                    )
-        record(Outcome(full_name=change.full_name, status=done, details=details))
+                    return self.fail(change, describe_error(exc, self.plan.api_url))
+        self.record(Outcome(full_name=change.full_name, status=done, details=details))
 
-    async def write(change: Change) -> None:
-        want = desired[change.full_name]
-        if want.flow not in flow_ids:
-            if report.aborted:
-                skip(change)
+    async def write(self, change: Change) -> None:
+        want = self.desired[change.full_name]
+        if want.flow not in self.flow_ids:
+            if self.report.aborted:
+                self.skip(change)
             return  # its flow failed above, already reported
-        have = state.deployments.get(change.full_name)
+        have = self.state.deployments.get(change.full_name)
         paused = want.paused
         if have is not None and "active" not in change.changes:
             paused = have.paused  # a pause set on the server outlives redeploys
-        body = deployment_body(want, flow_ids[want.flow], paused)
-        await attempt(
+        body = deployment_body(want, self.flow_ids[want.flow], paused)
+        await self.attempt(
             change,
-            lambda: send_write(client, "POST", "/deployments/", json=body),
+            lambda: send_write(self.client, "POST", "/deployments/", json=body),
             PAST_TENSE[change.action],
             ", ".join(change.changes),
         )
 
-    async def delete(change: Change) -> None:
+    async def delete(self, change: Change) -> None:
         path = f"/deployments/{change.deployment_id}"
-        await attempt(
-            change, lambda: send_write(client, "DELETE", path), "deleted", change.reason or ""
+        await self.attempt(
+            change,
+            lambda: send_write(self.client, "DELETE", path),
+            "deleted",
+            change.reason or "",
         )
-
-    await asyncio.gather(*(write(c) for c in writes), *(delete(c) for c in plan.delete))
-    report.outcomes.sort(key=lambda o: o.full_name)
-    return report
 
 
 def _not_found(exc: BaseException) -> bool:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flowfleet.apply import Report, apply_plan
+from flowfleet import engine
+from flowfleet.apply import Report
 from flowfleet.client import api_url_for, prefect_client
-from flowfleet.errors import describe_error
-from flowfleet.observed import ServerState, read_server_state
+from flowfleet.observed import ServerState
 from flowfleet.plan import Change, Plan
 from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
@@ -58,16 +58,12 @@ async def prune_branches(
     session: Session, env: str, select: Callable[[str], bool], *, client: Any = None
 ) -> Report:
     """Delete this project's branch deployments in `env` whose branch `select` picks."""
-    environment = session.environment(env)
-    api_url = api_url_for(environment)
-    async with client or prefect_client(api_url) as active:
-        try:
-            state = await read_server_state(active, api_url)
-        except Exception as exc:
-            raise FlowfleetError(
-                f"reading the server failed: {describe_error(exc, api_url)}"
-            ) from None
-        plan = cleanup_plan(
-            state, project=session.workspace.project, environment=env, select=select
-        )
-        return await apply_plan(plan, {}, ServerState(api_url), active)
+    api_url = api_url_for(session.environment(env))
+    project = session.workspace.project
+
+    def deletes(state: ServerState) -> list[Change]:
+        return cleanup_plan(state, project=project, environment=env, select=select).delete
+
+    return await engine.apply_deletes(
+        api_url, env, project, deletes, client=client or prefect_client(api_url)
+    )

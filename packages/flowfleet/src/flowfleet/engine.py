@@ -17,7 +17,7 @@ from flowfleet.environments import Environment
 from flowfleet.errors import describe_error
 from flowfleet.loader import Fleet
 from flowfleet.observed import ObservedDeployment, ServerState, read_server_state
-from flowfleet.plan import Plan, make_plan
+from flowfleet.plan import Change, Plan, make_plan
 from flowfleet.pools import ensure_pools, required_pools
 from flowfleet.prefetch import ServerPrefetch
 from flowfleet.problems import FlowfleetError
@@ -100,11 +100,19 @@ class Target:
         try:
             if self.prefetch and (state := self.prefetch.take(self.api_url)) is not None:
                 return state
-            return await read_server_state(client, self.api_url)
         except Exception as exc:
             raise FlowfleetError(
                 f"reading the server failed: {describe_error(exc, self.api_url)}"
             ) from None
+        return await read_state(client, self.api_url)
+
+
+async def read_state(client: Any, api_url: str) -> ServerState:
+    """The server's deployments, flows and pools; a failure is one line naming the URL."""
+    try:
+        return await read_server_state(client, api_url)
+    except Exception as exc:
+        raise FlowfleetError(f"reading the server failed: {describe_error(exc, api_url)}") from None
 
 
 async def plan(
@@ -145,21 +153,40 @@ async def prune(
     target: Target, *, client: Any = None, scope: Callable[[Any], bool] | None = None
 ) -> Report:
     """Delete only this environment's managed deployments that are no longer declared."""
-    async with client or target.reader() as active:
-        state = await target.read(active)
+
+    def deletes(state: ServerState) -> list[Change]:
         planned = target.plan(state, prune=True)
         if planned.prune_refused:
             raise FlowfleetError(planned.prune_refused)
-        deletes = [
-            c for c in planned.delete if scope is None or scope(state.deployments[c.full_name])
-        ]
+        return [c for c in planned.delete if scope is None or scope(state.deployments[c.full_name])]
+
+    return await apply_deletes(
+        target.api_url,
+        target.environment.name,
+        target.session.workspace.project,
+        deletes,
+        client=client or target.reader(),
+        read=target.read,
+    )
+
+
+async def apply_deletes(
+    api_url: str,
+    environment: str,
+    project: str,
+    choose: Callable[[ServerState], list[Change]],
+    *,
+    client: Any,
+    read: Callable[[Any], Any] | None = None,
+) -> Report:
+    """The one prune path: read the server, let `choose` pick the deletes (a pure plan),
+    apply only those. Used by `prune` and by branch cleanup."""
+    async with client as active:
+        state = await (read(active) if read else read_state(active, api_url))
         only_deletes = Plan(
-            environment=planned.environment,
-            project=planned.project,
-            api_url=planned.api_url,
-            delete=deletes,
+            environment=environment, project=project, api_url=api_url, delete=choose(state)
         )
-        return await apply_plan(only_deletes, {}, ServerState(target.api_url), active)
+        return await apply_plan(only_deletes, {}, ServerState(api_url), active)
 
 
 async def pools(

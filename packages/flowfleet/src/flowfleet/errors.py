@@ -1,4 +1,7 @@
-"""Turn client and HTTP errors into one readable line that names the URL."""
+"""Every error as one readable line: pydantic's without boilerplate, HTTP ones naming the URL.
+
+The one place that describes an exception for a problem line, a report or the CLI.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,19 @@ from flowfleet.problems import one_line
 UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 
-def describe_error(exc: BaseException, api_url: str) -> str:
+def describe_error(exc: BaseException, api_url: str | None = None) -> str:
+    """An exception as one short line; `api_url` names the server a transport error failed on."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors():
+            loc = ".".join(str(p) for p in error["loc"])
+            msg = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        return f"{exc.title}: {'; '.join(parts)}"
+    if api_url is None:
+        return one_line(f"{type(exc).__name__}: {exc}")
     import httpx
 
     if isinstance(exc, httpx.HTTPStatusError):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flowfleet.errors import describe_error
 from flowfleet.plugins import Plugins, load_plugins
-from flowfleet.problems import Problem, describe_error
+from flowfleet.problems import Problem
 from flowfleet.registry import Registration, Registry
 
 

@@ -25,8 +25,9 @@ import pluggy
 from pydantic import TypeAdapter
 
 from flowfleet import hookspecs
+from flowfleet.errors import describe_error
 from flowfleet.infra.base import InfraConfig
-from flowfleet.problems import Problem, describe_error
+from flowfleet.problems import Problem
 from flowfleet.registry import Registry
 
 ENTRY_POINT_GROUP = "flowfleet"

@@ -37,20 +37,6 @@ def one_line(text: str) -> str:
     return "; ".join(part.strip(" -") for part in text.splitlines() if part.strip(" -"))
 
 
-def describe_error(exc: BaseException) -> str:
-    """An exception as one short line: pydantic errors without their boilerplate."""
-    from pydantic import ValidationError
-
-    if isinstance(exc, ValidationError):
-        parts = []
-        for error in exc.errors():
-            loc = ".".join(str(p) for p in error["loc"])
-            msg = error["msg"].removeprefix("Value error, ")
-            parts.append(f"{loc}: {msg}" if loc else msg)
-        return f"{exc.title}: {'; '.join(parts)}"
-    return one_line(f"{type(exc).__name__}: {exc}")
-
-
 class FlowfleetError(Exception):
     """An error the CLI prints as plain lines and turns into exit code 1."""
 

@@ -27,10 +27,11 @@ from flowfleet import desired as ownership
 from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig, PendingInfra
 from flowfleet.desired import DesiredDeployment, Schedule
 from flowfleet.environments import Environment
+from flowfleet.errors import describe_error
 from flowfleet.facts import Facts, Storage
 from flowfleet.infra.base import InfraConfig
 from flowfleet.loader import Fleet
-from flowfleet.problems import Problem, describe_error
+from flowfleet.problems import Problem
 from flowfleet.registry import Registration
 
 FALLBACK_INFRA = "worker"
