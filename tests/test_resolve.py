@@ -107,7 +107,7 @@ def test_single_pool_wins_over_a_deployments_work_pool(sandbox: Sandbox) -> None
     assert prod.work_pool == "gpu-pool"
 
 
-# --- the real workspace, resolved in-process (no server, no image tags) -----------------
+# --- the real workspace, resolved in-process (no server) -------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,12 @@ def real() -> dict[str, Resolution]:
     folder = workspace.environments_dir
     known = environment_names(folder)
     return {
-        env: resolve(fleet, Facts.gather(workspace, load_environment(folder, env), known))
+        env: resolve(
+            fleet,
+            Facts.gather(
+                workspace, load_environment(folder, env), known, packages=fleet.loaded_packages
+            ),
+        )
         for env in ("local", "dev")
     }
 
