@@ -45,7 +45,15 @@ default_infra = "{infra}"
 
 
 class ImportWorkspace:
-    def __init__(self, root: Path, api_url: str, *, team: str = "acme", infra: str = "ecs"):
+    def __init__(
+        self,
+        root: Path,
+        api_url: str,
+        *,
+        team: str = "acme",
+        infra: str = "ecs",
+        environment: str = PROD,
+    ):
         self.root = root
         self.api_url = api_url
         self.team = team
@@ -59,7 +67,7 @@ class ImportWorkspace:
         )
         envs = root / "infra" / "environments"
         envs.mkdir(parents=True)
-        (envs / "prod.toml").write_text(PROD)
+        (envs / "prod.toml").write_text(environment)
         (self.member / "pyproject.toml").write_text(MEMBER.format(team=team, infra=infra))
         (self.package / "__init__.py").write_text(
             f'"""The {team} team\'s flows."""\n\nfrom flowfleet import Registry\n\n'

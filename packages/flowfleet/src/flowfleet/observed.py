@@ -61,7 +61,11 @@ class ObservedDeployment:
                 _schedule(s["schedule"]).model_dump(exclude_none=True)
                 for s in data.get("schedules") or []
             ],
-            "active": labels.get(ownership.ACTIVE) != "false",
+            # flowfleet's own label: a pause made on the server is not drift. A deployment
+            # flowfleet never wrote has no label; its pause state is what it is.
+            "active": labels[ownership.ACTIVE] != "false"
+            if ownership.ACTIVE in labels
+            else not data.get("paused"),
             "parameters": data.get("parameters") or {},
             "tags": sorted(data.get("tags") or []),
             "description": data.get("description"),

@@ -165,10 +165,15 @@ def _literal(node: cst.BaseExpression) -> object:
 
 
 def _dump(code: str) -> str | None:
+    """The expression as Python reads it, keyword order aside: equal means the same config."""
     try:
-        return ast.dump(ast.parse(code.strip(), mode="eval"))
+        tree = ast.parse(code.strip(), mode="eval")
     except SyntaxError:
         return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            node.keywords.sort(key=lambda k: k.arg or "")
+    return ast.dump(tree)
 
 
 def _deployment_name(code: str, registry_name: str) -> str | None:
@@ -212,6 +217,11 @@ def _add_imports(
     for mod, name in sorted(wanted):
         if name not in bound:
             missing.setdefault(mod, []).append(name)
+        elif bound[name] not in (None, mod):
+            raise NotFound(
+                f"'{name}' is imported from {bound[name]}, but the decorators need "
+                f"`from {mod} import {name}`; rename or remove that import first"
+            )
     body = list(module.body)
     for mod, names in sorted(missing.items()):
         index = _from_import_index(body, mod)
@@ -312,26 +322,30 @@ def _is_docstring(stmt: cst.BaseStatement) -> bool:
     )
 
 
-def _bound_names(module: cst.Module) -> set[str]:
-    names: set[str] = set()
+def _bound_names(module: cst.Module) -> dict[str, str | None]:
+    """Top-level names, with the module a `from X import name` binds them from."""
+    names: dict[str, str | None] = {}
     for stmt in module.body:
         if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
-            names.add(stmt.name.value)
+            names[stmt.name.value] = None
         if not isinstance(stmt, cst.SimpleStatementLine):
             continue
         for small in stmt.body:
             if isinstance(small, cst.Import | cst.ImportFrom) and not isinstance(
                 small.names, cst.ImportStar
             ):
+                source = None
+                if isinstance(small, cst.ImportFrom) and small.module and not small.relative:
+                    source = cst.Module([]).code_for_node(small.module)
                 for alias in small.names:
                     asname = alias.asname.name if alias.asname else None
                     if isinstance(asname, cst.Name):
-                        names.add(asname.value)
+                        names[asname.value] = "?"  # renamed: never the one we want
                     else:
-                        names.add(alias.evaluated_name.split(".")[0])
+                        names[alias.evaluated_name.split(".")[0]] = source
             for target in getattr(small, "targets", None) or []:
                 if isinstance(target.target, cst.Name):
-                    names.add(target.target.value)
+                    names[target.target.value] = None
     return names
 
 

@@ -134,14 +134,18 @@ def import_deployments(
             decorators.append(NewDecorator(deployment.name, mapped.config, tuple(mapped.comments)))
             labels[deployment.name] = deployment.label
         team_of = group[0].location.team
-        edit = add_decorators(
-            sources[path],
-            _relative(path, workspace.root),
-            function,
-            (team_of.registry_module, team_of.registry_name),
-            decorators,
-            first_party,
-        )
+        try:
+            edit = add_decorators(
+                sources[path],
+                _relative(path, workspace.root),
+                function,
+                (team_of.registry_module, team_of.registry_name),
+                decorators,
+                first_party,
+            )
+        except NotFound as exc:
+            result.problems.extend(_not_imported(item.existing, str(exc)) for item in group)
+            continue
         before = result.files.get(path, (sources[path], sources[path]))[0]
         sources[path] = edit.source
         result.files[path] = (before, edit.source)
