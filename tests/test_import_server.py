@@ -58,7 +58,11 @@ def create_pools(api_url: str, pools: dict[str, str]) -> None:
         "ecs": ECSWorker.get_default_base_job_template(),
         "process": ProcessWorker.get_default_base_job_template(),
         "kubernetes": KubernetesWorker.get_default_base_job_template(),
-        "docker": {},
+        # prefect-docker is not installed: the one variable its template must have here.
+        "docker": {
+            "job_configuration": {"image": "{{ image }}"},
+            "variables": {"properties": {"image": {"type": "string"}}},
+        },
     }
 
     async def create() -> None:
@@ -101,7 +105,8 @@ def comparable(row: dict[str, Any]) -> dict[str, Any]:
         ),
         "parameters": row["parameters"],
         "tags": sorted(row["tags"]),
-        "description": row["description"],
+        # Prefect 3.9.1's client writes a missing description as the string "None".
+        "description": None if row["description"] == "None" else row["description"],
         "paused": row["paused"],
         "work_pool": row["work_pool_name"],
         "job_variables": row["job_variables"],
@@ -183,6 +188,7 @@ BLOG_FLOWS = '''\
 """The blog post's flow, and a second one."""
 
 import json
+from pathlib import Path
 
 from prefect import flow, task
 
@@ -248,7 +254,7 @@ registry = Registry()
 registry(DeploymentConfig(cron="0 9 * * *", work_pool="{docker}"))(some_process)
 registry(DeploymentConfig(name="nightly", cron="0 1 * * *", work_pool="{docker}"))(cleanup)
 registry(
-    DeploymentConfig(name="paused", cron="0 10 * * *", active=False, work_pool="{process}")
+    DeploymentConfig(name="paused", cron="0 10 * * *", active=False, work_pool="{ecs}")
 )(cleanup)
 
 
@@ -274,7 +280,7 @@ if __name__ == "__main__":
 
 def test_blog_pattern_deployments_round_trip_through_import_from_server(tmp_path, prefect_server):
     uid = uuid.uuid4().hex[:8]
-    docker, process = f"blog-docker-{uid}", f"blog-process-{uid}"
+    docker, ecs = f"blog-docker-{uid}", f"blog-ecs-{uid}"
     environment = f'default_infra = "worker"\n\n[pools]\nworker-docker = "{docker}"\n'
     ws = ImportWorkspace(
         tmp_path / "ws",
@@ -284,10 +290,8 @@ def test_blog_pattern_deployments_round_trip_through_import_from_server(tmp_path
         environment=environment,
     )
     ws.write("flows/blog/src/blog_flows/jobs.py", BLOG_FLOWS.replace("{uid}", uid))
-    script = ws.write(
-        "deploy.py", BLOG_DEPLOY.replace("{docker}", docker).replace("{process}", process)
-    )
-    create_pools(prefect_server.api_url, {docker: "docker", process: "process"})
+    script = ws.write("deploy.py", BLOG_DEPLOY.replace("{docker}", docker).replace("{ecs}", ecs))
+    create_pools(prefect_server.api_url, {docker: "docker", ecs: "ecs"})
     blog = subprocess.run(
         [sys.executable, str(script)],
         cwd=ws.root,
@@ -309,7 +313,9 @@ def test_blog_pattern_deployments_round_trip_through_import_from_server(tmp_path
     assert imported.returncode == 0, imported.stdout + imported.stderr
     assert "imported: 3 deployments into 1 files" in imported.stderr
     jobs = (ws.package / "jobs.py").read_text()
-    assert 'infra=Worker(kind="docker")' in jobs and f'work_pool="{process}"' in jobs
+    assert 'infra=Worker(kind="docker")' in jobs
+    image = 'image="ghcr.io/acme/blog-flows:2025.08"'
+    assert f'infra=EcsTask(),\n        {image},\n        work_pool="{ecs}"' in jobs
     assert "active=False" in jobs
 
     plan = ws.run("plan", "--env", "prod", "--adopt", "--output", "json")

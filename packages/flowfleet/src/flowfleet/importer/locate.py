@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from flowfleet.observed import module_entrypoint
 from flowfleet.workspace import Member, Workspace
 
 
@@ -68,9 +69,10 @@ def locate(
 ) -> Location:
     """Where the flow function lives; `bases` are the folders a relative path may start
     from (the prefect.yaml's folder, the workspace root). Raises `NotFound`."""
-    if not entrypoint or ":" not in entrypoint:
+    spelled = module_entrypoint(entrypoint)
+    if not spelled or ":" not in spelled:
         raise NotFound(f"entrypoint {entrypoint!r} is not `path.py:function` or `module:function`")
-    target, _, function = entrypoint.rpartition(":")
+    target, _, function = spelled.rpartition(":")
     if "." in function or not function.isidentifier():
         raise NotFound(f"entrypoint {entrypoint!r}: '{function}' is not a module-level function")
     path = _file(target, workspace, bases + ([team.member.path] if team else []))

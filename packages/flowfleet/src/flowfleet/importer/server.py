@@ -12,7 +12,7 @@ from typing import Any
 from flowfleet import desired as ownership
 from flowfleet.client import HttpReader
 from flowfleet.importer.existing import ExistingDeployment, ExistingSchedule
-from flowfleet.observed import _read_all
+from flowfleet.observed import _read_all, plain_description
 
 
 async def read_server(api_url: str, project: str) -> tuple[list[ExistingDeployment], int]:
@@ -63,7 +63,7 @@ def from_row(
         entrypoint=row.get("entrypoint"),
         origin=origin,
         flow=flow,
-        description=row.get("description"),
+        description=plain_description(row.get("description")),
         version=row.get("version"),
         tags=list(row.get("tags") or []),
         parameters=dict(row.get("parameters") or {}),
