@@ -105,3 +105,17 @@ def test_flows_it_cannot_find_are_reported_and_the_rest_imports(ws):
     decorated = '@registry(DeploymentConfig(name="ok"))\n@registry(DeploymentConfig(name="mod"))\n'
     assert decorated + "@flow\ndef good" in jobs
     assert "from acme_flows import registry\nfrom flowfleet import DeploymentConfig\n" in jobs
+
+
+def test_team_entrypoints_relative_to_the_team_folder(ws):
+    ws.write(
+        "old-repo/prefect.yaml", yaml("- {name: ok, entrypoint: src/acme_flows/jobs.py:good}\n")
+    )
+    done = ws.run("import", "--from", "old-repo/prefect.yaml", "--team", "acme")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("--- a/flows/acme/src/acme_flows/jobs.py\n")
+    assert '+@registry(DeploymentConfig(name="ok"))\n' in done.stdout
+    assert (
+        "would import (dry run; --write changes the files): 1 deployments into 1 files"
+        in done.stderr
+    )

@@ -118,3 +118,14 @@ def test_module_entrypoints_have_one_spelling(entrypoint, spelled):
 def test_a_description_of_none_is_none():
     assert plain_description("None") is None
     assert plain_description("Loads.") == "Loads."
+
+
+def test_automations_that_run_a_deployment_are_its_triggers():
+    from flowfleet.importer.server import _triggers_by_deployment
+
+    automations = [
+        {"name": "after-upstream", "actions": [{"type": "run-deployment", "deployment_id": "d1"}]},
+        {"name": "page-me", "actions": [{"type": "send-notification"}]},
+        {"name": "self", "actions": [{"type": "run-deployment", "deployment_id": None}]},
+    ]
+    assert _triggers_by_deployment(automations) == {"d1": ["after-upstream"]}
