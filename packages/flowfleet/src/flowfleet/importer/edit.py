@@ -81,7 +81,7 @@ def add_decorators(
     module = cst.parse_module(source)
     original = func = _function(module, function, path)
     registry_module, registry_name = registry
-    existing = {}  # deployment name -> ast dump of the decorator
+    existing: dict[str, set[str | None]] = {}  # deployment name -> its decorators, as Python
     for decorator in func.decorators:
         code = module.code_for_node(decorator.decorator)
         name = _deployment_name(code, registry_name)
@@ -111,9 +111,6 @@ def add_decorators(
         return edit
     at = next(i for i, d in enumerate(func.decorators) if _is_flow_decorator(d))
     flow_decorator = func.decorators[at]
-    if at == 0:  # the function's leading comments stay above everything
-        new[0] = new[0].with_changes(leading_lines=[*func.leading_lines, *new[0].leading_lines])
-        func = func.with_changes(leading_lines=[])
     decorated = func.with_changes(
         decorators=[*func.decorators[:at], *new, flow_decorator, *func.decorators[at + 1 :]]
     )

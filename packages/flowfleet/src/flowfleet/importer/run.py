@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowfleet.environments import Environment
-from flowfleet.importer.edit import NewDecorator, add_decorators, inspect_function
+from flowfleet.importer.edit import FlowFunction, NewDecorator, add_decorators, inspect_function
 from flowfleet.importer.existing import ExistingDeployment
 from flowfleet.importer.locate import Location, NotFound, Team, locate, teams
 from flowfleet.importer.mapping import Target, map_deployment
@@ -60,7 +60,7 @@ class ImportResult:
 class _Pending:
     existing: ExistingDeployment
     location: Location
-    flow: str | None
+    function: FlowFunction
 
 
 def import_deployments(
@@ -110,7 +110,8 @@ def import_deployments(
                 _not_imported(deployment, "a second deployment of this flow with this name")
             )
             continue
-        group.append(_Pending(deployment, location, flow))
+        deployment.flow = flow  # a prefect.yaml names no flow: problems then name it
+        group.append(_Pending(deployment, location, function))
 
     for (path, function), group in pending.items():
         decorators = []
@@ -125,10 +126,8 @@ def import_deployments(
                 or FALLBACK_INFRA,
                 environment=environment,
                 infra_types=infra_types,
-                docstring=inspect_function(sources[path], function, str(path)).docstring,
+                docstring=item.function.docstring,
             )
-            if deployment.flow is None and item.flow:
-                deployment.flow = item.flow  # so problems name the full name
             mapped = map_deployment(deployment, target)
             result.problems.extend(mapped.problems)
             decorators.append(NewDecorator(deployment.name, mapped.config, tuple(mapped.comments)))
