@@ -59,6 +59,11 @@ def yaml(*deployments: str) -> str:
         ),
         (None, [], "give --from FILE or --from-server, one of them"),
         (None, ["--from-server"], "--from-server needs --env ENV"),
+        (
+            None,
+            ["--from-server", "--env", "prod"],
+            "cannot reach the Prefect API at http://127.0.0.1:9/api",
+        ),
     ],
     ids=[
         "missing file",
@@ -67,6 +72,7 @@ def yaml(*deployments: str) -> str:
         "unknown team",
         "no source",
         "no env",
+        "no server",
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(ws, content, args, expected):

@@ -11,6 +11,7 @@ import typer
 from flowfleet.cli import app, fail
 from flowfleet.client import api_url_for
 from flowfleet.environments import Environment
+from flowfleet.errors import describe_error
 from flowfleet.importer.existing import ExistingDeployment
 from flowfleet.importer.locate import find_team, teams
 from flowfleet.importer.prefect_yaml import read_prefect_yaml
@@ -67,7 +68,7 @@ def import_(
             _add_pool_types(existing, environment)
     else:
         assert environment is not None
-        existing, skipped = asyncio.run(read_server(api_url_for(environment), workspace.project))
+        existing, skipped = _read_server(api_url_for(environment), workspace.project)
         bases = [workspace.root, Path.cwd()]
     result = import_deployments(
         existing,
@@ -90,6 +91,15 @@ def import_(
     print(summary, file=sys.stderr)
     if result.problems:
         raise fail(*result.problems)
+
+
+def _read_server(api_url: str, project: str) -> tuple[list[ExistingDeployment], int]:
+    import httpx
+
+    try:
+        return asyncio.run(read_server(api_url, project))
+    except (httpx.HTTPError, OSError) as exc:
+        raise fail(describe_error(exc, api_url)) from None
 
 
 def _add_pool_types(existing: list[ExistingDeployment], environment: Environment) -> None:
