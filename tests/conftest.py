@@ -23,6 +23,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSe
     server = start_server(
         tmp_path_factory.mktemp("prefect-server"),
         settings={"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "3"},
+        timeout=300,  # a shared 2-core machine under load took over 90 s to start one
     )
     try:
         yield server

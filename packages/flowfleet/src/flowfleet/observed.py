@@ -58,17 +58,21 @@ class ObservedDeployment:
         labels = {k: str(v) for k, v in (data.get("labels") or {}).items()}
         limit = (data.get("global_concurrency_limit") or {}).get("limit")
         spec = DeploymentSpec(
-            entrypoint=data.get("entrypoint"),
+            entrypoint=module_entrypoint(data.get("entrypoint")),
             work_pool=data.get("work_pool_name"),
             job_variables=data.get("job_variables") or {},
             schedules=[_schedule(s["schedule"]) for s in data.get("schedules") or []],
-            active=labels.get(ownership.ACTIVE) != "false",
+            # flowfleet's own label: a pause made on the server is not drift. A deployment
+            # flowfleet never wrote has no label; its pause state is what it is.
+            active=labels[ownership.ACTIVE] != "false"
+            if ownership.ACTIVE in labels
+            else not data.get("paused"),
             parameters=data.get("parameters") or {},
             tags=sorted(data.get("tags") or []),
-            description=data.get("description"),
+            description=plain_description(data.get("description")),
             version=data.get("version"),
             concurrency_limit=limit if limit is not None else data.get("concurrency_limit"),
-            pull_steps=data.get("pull_steps"),
+            pull_steps=data.get("pull_steps") or None,  # `deploy()` writes [] for none
         )
         return cls(
             id=str(data["id"]),
@@ -80,6 +84,21 @@ class ObservedDeployment:
             spec=spec,
             updated=data.get("updated"),
         )
+
+
+def module_entrypoint(entrypoint: str | None) -> str | None:
+    """`pkg.module:flow`, also for Prefect's other module form `pkg.module.flow`
+    (`to_deployment(entrypoint_type=MODULE_PATH)`): the same function, one spelling."""
+    if not entrypoint or ":" in entrypoint or entrypoint.endswith(".py"):
+        return entrypoint
+    module, _, function = entrypoint.rpartition(".")
+    return f"{module}:{function}" if module else entrypoint
+
+
+def plain_description(text: str | None) -> str | None:
+    """Prefect 3.9's client writes a missing description as the string "None"
+    (`prefect deploy`, `flow.deploy()`); it means none."""
+    return None if text == "None" else text
 
 
 def _schedule(data: dict[str, Any]) -> Schedule:

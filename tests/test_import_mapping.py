@@ -1,0 +1,263 @@
+"""Mapping an existing deployment to DeploymentConfig arguments: pure, table-driven."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from flowfleet.config import DeploymentConfig
+from flowfleet.environments import Environment
+from flowfleet.importer.existing import ExistingDeployment, ExistingSchedule
+from flowfleet.importer.mapping import Target, map_deployment
+from flowfleet.importer.pysource import render
+from flowfleet.infra.ecs import EcsTask
+from flowfleet.infra.worker import Worker
+from flowfleet_kubernetes import KubernetesJob
+
+ENV = Environment(
+    name="prod",
+    default_infra="ecs",
+    image_registry="registry.example",
+    pools={"ecs": "ecs-prod", "worker": "process-prod", "worker-docker": "docker-prod"},
+)
+TYPES = {"ecs": EcsTask, "worker": Worker, "kubernetes": KubernetesJob}
+IMAGE = "registry.example/acme:1.0"
+
+
+def mapped(environment: Environment | None = ENV, docstring: str | None = None, **fields: Any):
+    existing = ExistingDeployment(
+        **{"name": "nightly", "entrypoint": "a.py:f", "origin": "test"} | fields
+    )
+    target = Target("acme-flows", "ecs", environment, TYPES, docstring)
+    return map_deployment(existing, target)
+
+
+def arguments(result) -> dict[str, str]:
+    """Each argument as the source it is written as."""
+    return {k: render(v) for k, v in result.config.arguments}
+
+
+CASES = [
+    ("nothing but a name", {}, {"name": '"nightly"'}),
+    ("the default name is left out", {"name": "default"}, {}),
+    (
+        "cron in a timezone",
+        {"schedules": [ExistingSchedule(cron="0 6 * * *", timezone="Europe/Berlin")]},
+        {"name": '"nightly"', "cron": '"0 6 * * *"', "timezone": '"Europe/Berlin"'},
+    ),
+    (
+        "UTC is the default timezone",
+        {"schedules": [ExistingSchedule(rrule="FREQ=DAILY", timezone="UTC")]},
+        {"name": '"nightly"', "rrule": '"FREQ=DAILY"'},
+    ),
+    (
+        "interval in its largest whole unit",
+        {"schedules": [ExistingSchedule(interval=5400)]},
+        {"name": '"nightly"', "interval": "timedelta(minutes=90)"},
+    ),
+    ("paused", {"paused": True}, {"name": '"nightly"', "active": "False"}),
+    (
+        "tags, version, parameters",
+        {"tags": ["a", "b"], "version": "7", "parameters": {"days": 3, "dry": True}},
+        {
+            "name": '"nightly"',
+            "tags": '["a", "b"]',
+            "version": '"7"',
+            "parameters": '{"days": 3, "dry": True}',
+        },
+    ),
+    (
+        "the environment's ECS pool maps back to typed infra and the image",
+        {"work_pool": "ecs-prod", "job_variables": {"cpu": 512, "memory": 1024, "image": IMAGE}},
+        {"name": '"nightly"', "infra": "EcsTask(cpu=512, memory=1024)", "image": f'"{IMAGE}"'},
+    ),
+    (
+        "the package's default infra with no fields is left out",
+        {"work_pool": "ecs-prod", "job_variables": {"image": IMAGE}},
+        {"name": '"nightly"', "image": f'"{IMAGE}"'},
+    ),
+    (
+        "a value the typed field would change stays raw",
+        {"work_pool": "ecs-prod", "job_variables": {"cpu": "1024", "memory": 2048, "vpc_id": "v"}},
+        {
+            "name": '"nightly"',
+            "infra": "EcsTask(memory=2048)",
+            "job_variables": '{"cpu": "1024", "vpc_id": "v"}',
+        },
+    ),
+    (
+        "a Fargate size the type refuses stays raw",
+        {"work_pool": "ecs-prod", "job_variables": {"cpu": 256, "memory": 8192}},
+        {"name": '"nightly"', "job_variables": '{"cpu": 256, "memory": 8192}'},
+    ),
+    (
+        "an untagged image stays raw (flowfleet would add a tag)",
+        {"work_pool": "ecs-prod", "job_variables": {"image": "registry.example/acme"}},
+        {"name": '"nightly"', "job_variables": '{"image": "registry.example/acme"}'},
+    ),
+    (
+        "the process pool is the worker type",
+        {"work_pool": "process-prod", "job_variables": {"working_dir": "/srv"}},
+        {"name": '"nightly"', "infra": 'Worker(working_dir="/srv")'},
+    ),
+    (
+        "the docker pool is the worker's docker kind",
+        {"work_pool": "docker-prod", "job_variables": {"image": IMAGE}},
+        {"name": '"nightly"', "infra": 'Worker(kind="docker")', "image": f'"{IMAGE}"'},
+    ),
+    (
+        "a pool the environment does not name, typed by the server",
+        {"work_pool": "gpu", "pool_type": "kubernetes", "job_variables": {"cpu_limit": "2"}},
+        {"name": '"nightly"', "infra": 'KubernetesJob(cpu_limit="2")', "work_pool": '"gpu"'},
+    ),
+    (
+        "a pool of unknown type is only an override",
+        {"work_pool": "old", "job_variables": {"x": 1}},
+        {"name": '"nightly"', "work_pool": '"old"', "job_variables": '{"x": 1}'},
+    ),
+    (
+        "a concurrency limit, with prefect.yaml's default strategy",
+        {"concurrency_limit": {"limit": 2, "collision_strategy": "ENQUEUE"}},
+        {"name": '"nightly"', "concurrency_limit": "2"},
+    ),
+    (
+        "{{ ctx }} is filled by the worker per run and kept",
+        {"job_variables": {"name": "run-{{ ctx.flow_run.id }}"}},
+        {"name": '"nightly"', "job_variables": '{"name": "run-{{ ctx.flow_run.id }}"}'},
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_mapping(fields, expected):
+    result = mapped(**fields)
+    assert arguments(result) == expected
+    assert result.problems == []
+
+
+PROBLEMS = [
+    (
+        "several schedules: none is imported",
+        {"schedules": [ExistingSchedule(cron="0 6 * * *"), ExistingSchedule(interval=60)]},
+        "schedules",
+        "has 2 schedules (cron '0 6 * * *' in UTC; every 60s in UTC)",
+    ),
+    (
+        "an inactive schedule",
+        {"schedules": [ExistingSchedule(cron="0 6 * * *", active=False)]},
+        "schedules",
+        "active=false",
+    ),
+    (
+        "a schedule with its own parameters",
+        {"schedules": [ExistingSchedule(cron="0 6 * * *", parameters={"a": 1})]},
+        "schedules",
+        "sets parameters",
+    ),
+    (
+        "an environment variable template",
+        {"parameters": {"region": "{{ $REGION }}", "days": 1}},
+        "parameters.region",
+        "environment variable REGION",
+    ),
+    (
+        "a Prefect variable",
+        {"tags": ["{{ prefect.variables.team }}"]},
+        "tags[0]",
+        "Prefect variable 'team'",
+    ),
+    (
+        "a block",
+        {"job_variables": {"env": {"KEY": "{{ prefect.blocks.secret.api-key }}"}}},
+        "job_variables.env.KEY",
+        "Prefect block 'secret.api-key'",
+    ),
+    ("triggers", {"triggers": [{"name": "on-upstream"}]}, "triggers", "on-upstream"),
+    ("a work queue", {"work_queue": "critical"}, "work_queue", "'critical'"),
+    (
+        "a collision strategy",
+        {"concurrency_limit": {"limit": 1, "collision_strategy": "CANCEL_NEW"}},
+        "concurrency_limit",
+        "CANCEL_NEW",
+    ),
+    ("an unknown key", {"unsupported": {"sla": [{}]}}, "sla", "no flowfleet equivalent"),
+    (
+        "a pool type no infra type deploys to",
+        {"work_pool": "edge", "pool_type": "modal"},
+        "work_pool",
+        "type 'modal'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"), [p[1:] for p in PROBLEMS], ids=[p[0] for p in PROBLEMS]
+)
+def test_what_cannot_be_expressed_is_a_problem_and_a_comment(fields, field, words):
+    result = mapped(**fields)
+    [problem] = result.problems
+    assert problem.field == field
+    assert words in problem.message
+    assert problem.flow == "nightly" and problem.package == "acme-flows"
+    assert any(words in line for line in result.comments)
+
+
+def test_templated_values_are_left_out_never_guessed():
+    result = mapped(parameters={"region": "{{ $REGION }}", "days": 1}, version="{{ $V }}")
+    assert arguments(result) == {"name": '"nightly"', "parameters": '{"days": 1}'}
+    assert [p.field for p in result.problems] == ["parameters.region", "version"]
+
+
+def test_an_image_from_a_build_step_is_dropped_without_a_problem():
+    result = mapped(work_pool="ecs-prod", job_variables={"image": "{{ build-image.image }}"})
+    assert arguments(result) == {"name": '"nightly"'}
+    assert result.problems == []
+    assert result.notes == [
+        "job_variables.image: '{{ build-image.image }}' dropped: flowfleet builds the image"
+    ]
+
+
+DESCRIPTIONS = [
+    ("none, no docstring", None, None, None),
+    ("the docstring's one line: flowfleet's default", None, "Load orders.", None),
+    ("Prefect's default is the whole docstring", None, "Load.\n\nMore.", "Load.\n\nMore."),
+    ("its own description", "Nightly.", "Load.", "Nightly."),
+    ("equal to the docstring's first line", "Load.", "Load.", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("description", "docstring", "written"),
+    [d[1:] for d in DESCRIPTIONS],
+    ids=[d[0] for d in DESCRIPTIONS],
+)
+def test_description(description, docstring, written):
+    result = mapped(description=description, docstring=docstring)
+    assert dict(result.config.arguments).get("description") == written
+
+
+def test_without_an_environment_a_pool_is_an_override():
+    result = mapped(environment=None, work_pool="ecs-prod", job_variables={"cpu": 512})
+    assert arguments(result) == {
+        "name": '"nightly"',
+        "work_pool": '"ecs-prod"',
+        "job_variables": '{"cpu": 512}',
+    }
+
+
+def test_the_written_arguments_make_a_valid_config():
+    result = mapped(
+        schedules=[ExistingSchedule(interval=3600, timezone="Europe/Paris")],
+        paused=True,
+        work_pool="ecs-prod",
+        job_variables={"cpu": 1024, "memory": 2048, "launch_type": "FARGATE", "image": IMAGE},
+        concurrency_limit=3,
+    )
+    namespace = {"DeploymentConfig": DeploymentConfig, "EcsTask": EcsTask, "timedelta": timedelta}
+    config = eval(render(result.config), namespace)  # the source, as Python reads it
+    assert config.interval == timedelta(hours=1) and config.timezone == "Europe/Paris"
+    assert config.active is False and config.concurrency_limit == 3
+    assert config.infra == EcsTask(cpu=1024, memory=2048, launch_type="FARGATE")
+    assert config.image == IMAGE
