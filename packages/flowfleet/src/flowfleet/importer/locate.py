@@ -8,7 +8,6 @@ can be imported into.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from flowfleet.workspace import Member, Workspace
 @dataclass(frozen=True)
 class Team:
     member: Member
+    folder: Path  # the member's folder, absolute
     registry_module: str  # e.g. "sales_flows"
     registry_name: str  # e.g. "registry"
 
@@ -42,12 +42,10 @@ def teams(workspace: Workspace) -> dict[str, Team]:
     """Workspace members that are team packages, by distribution name."""
     found = {}
     for name, member in workspace.members.items():
-        data = tomllib.loads((member.path / "pyproject.toml").read_text())
-        entry_points = data.get("project", {}).get("entry-points", {}).get("flowfleet", {})
-        for value in entry_points.values():
+        for value in member.entry_points.values():
             module, _, attr = str(value).partition(":")
             if attr and not module.startswith("flowfleet"):
-                found[name] = Team(member, module, attr)
+                found[name] = Team(member, workspace.root / member.path, module, attr)
                 break
     return found
 
@@ -56,7 +54,7 @@ def find_team(workspace: Workspace, name: str) -> Team | None:
     """A team by distribution name (`sales-flows`), short name (`sales`) or folder."""
     known = teams(workspace)
     for team in known.values():
-        if name in (team.name, team.name.removesuffix("-flows"), team.member.path.name):
+        if name in (team.name, team.name.removesuffix("-flows"), team.folder.name):
             return team
     return None
 
@@ -75,16 +73,19 @@ def locate(
     target, _, function = spelled.rpartition(":")
     if "." in function or not function.isidentifier():
         raise NotFound(f"entrypoint {entrypoint!r}: '{function}' is not a module-level function")
-    path = _file(target, workspace, bases + ([team.member.path] if team else []))
+    path = _file(target, workspace, bases + ([team.folder] if team else []))
     if path is None:
         raise NotFound(f"entrypoint {entrypoint!r}: no such file in the workspace")
     members = teams(workspace)
-    holder = next(
-        (t for t in members.values() if path.is_relative_to(t.member.path.resolve())), None
-    )
+    holder = next((t for t in members.values() if path.is_relative_to(t.folder.resolve())), None)
     if holder is None:
         other = next(
-            (m for m in workspace.members.values() if path.is_relative_to(m.path.resolve())), None
+            (
+                m
+                for m in workspace.members.values()
+                if path.is_relative_to((workspace.root / m.path).resolve())
+            ),
+            None,
         )
         if other is not None:
             raise NotFound(
@@ -108,11 +109,11 @@ def _file(target: str, workspace: Workspace, bases: list[Path]) -> Path | None:
         candidates = [
             root / Path(*parts[:-1]) / f"{parts[-1]}.py"
             for m in workspace.members.values()
-            for root in (m.path / "src", m.path)
+            for root in (workspace.root / m.path / "src", workspace.root / m.path)
         ] + [
             root / Path(*parts) / "__init__.py"
             for m in workspace.members.values()
-            for root in (m.path / "src", m.path)
+            for root in (workspace.root / m.path / "src", workspace.root / m.path)
         ]
     return next((c.resolve() for c in candidates if c.is_file()), None)
 
