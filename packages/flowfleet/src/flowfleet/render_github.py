@@ -130,6 +130,27 @@ def deploy_section(
     )
 
 
+def problems_section(environment: str, problems: Iterable[object], command: str = "plan") -> str:
+    """The fleet did not resolve (a package failed to load, a bad config): nothing was planned."""
+    lines = [secrets.scrub(str(p)) for p in problems]
+    shown = lines[:LOUD_ROWS] + (
+        [f"… and {len(lines) - LOUD_ROWS} more"] if lines[LOUD_ROWS:] else []
+    )
+    return "\n".join(
+        [
+            f"### `{environment}`: {command}",
+            "",
+            f"**⛔ blocked: {len(lines)} problem(s) before planning; nothing was read or written**",
+            "",
+            "> [!CAUTION]",
+            *(f"> **problem:** {_short(line, 400)}  " for line in shown),
+            "",
+            "Run `flowfleet validate` for the same list with files and lines.",
+            "",
+        ]
+    )
+
+
 def _changed(plan: Plan) -> str:
     parts = [
         f"{len(rows)} to {name}"
@@ -166,7 +187,7 @@ def _section(
 
     changed = plan.conflicts + plan.create + plan.update + plan.delete
     # Failures first: a reviewer must see them even when the list is cut short.
-    changed.sort(key=lambda c: (results.get(c.full_name) is None, _rank(c, results)))
+    changed.sort(key=lambda c: _rank(c, results))
     columns = ["Deployment", "Package", "Change"] + (["Result"] if report else []) + ["Details"]
     header = [
         "| " + " | ".join(columns) + " |",
@@ -178,8 +199,10 @@ def _section(
     text = "\n".join(head)
     reserve = 400  # the closing lines and the "N more" note
     listed: list[str] = []
+    used = len(text) + reserve
     for row in rows:
-        if len(text) + sum(len(r) + 1 for r in listed) + len(row) + reserve > budget:
+        used += len(row) + 1
+        if used > budget:
             break
         listed.append(row)
     parts = [text]
@@ -226,7 +249,27 @@ def _row(change: Change, outcome, with_result: bool) -> str:
 
 
 def _details_text(change: Change) -> str:
-    return render._details(change).replace("\n", " ")
+    """Each changed field, and inside a dict (job variables, parameters) each changed key,
+    so an image tag's move is not cut off behind the keys that stayed."""
+    if change.reason and not change.changes:
+        return secrets.scrub(change.reason)
+    parts = []
+    for field, pair in secrets.mask(change.changes).items():
+        before, after = pair.get("from"), pair.get("to")
+        if isinstance(before, dict) and isinstance(after, dict):
+            for key in sorted(set(before) | set(after)):
+                if before.get(key) != after.get(key):
+                    parts.append(
+                        f"{field}.{key}: {_value(before.get(key))} → {_value(after.get(key))}"
+                    )
+        else:
+            parts.append(f"{field}: {_value(before)} → {_value(after)}")
+    return "; ".join(parts).replace("\n", " ")
+
+
+def _value(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return f"`{_short(text, 80)}`".replace("``", "` `")
 
 
 def _loud(plan: Plan, report: Report | None) -> list[str]:

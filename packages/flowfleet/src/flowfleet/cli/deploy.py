@@ -15,6 +15,7 @@ from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
 from flowfleet.engine import Target
+from flowfleet.problems import FlowfleetError
 from flowfleet.render import Output, render_plan, render_report
 from flowfleet.session import Session
 
@@ -61,6 +62,16 @@ def progress(total: int):
     return line, lambda: None
 
 
+def load_target(env: str, branch: str | None, output: Output, command: str) -> Target:
+    """The resolved target; for a PR comment, problems that stop it become its section."""
+    try:
+        return Target.load(env, branch=branch, prefetch=True)
+    except FlowfleetError as exc:
+        if output is Output.github:
+            print(render_github.problems_section(env, exc.problems, command), end="")
+        raise
+
+
 def finish(report: Report, output: Output | None) -> None:
     """Print the report (unless `output` is None: printed already) and fail if it failed."""
     if output is not None:
@@ -83,7 +94,7 @@ def plan(
     ),
 ) -> None:
     """Compare what the environment should hold with its Prefect server; change nothing."""
-    target = Target.load(env, branch=branch, prefetch=True)
+    target = load_target(env, branch, output, "plan")
     result = asyncio.run(engine.plan(target, prune=prune, adopt=adopt))
     if output is Output.github:
         built = render_github.built_packages()
@@ -113,7 +124,7 @@ def deploy(
     ),
 ) -> None:
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
-    target = Target.load(env, branch=branch, prefetch=True)
+    target = load_target(env, branch, output, "deploy")
 
     async def run():
         step, stop = progress(len(target.desired))
