@@ -3,10 +3,10 @@
 
     python scripts/pr_comment.py dev.md prod.md
 
-Each file is a section printed by `flowfleet plan|deploy --output github` (an empty or
-missing file says its job failed before flowfleet printed anything). The comment is
-found again by a hidden marker, so a pull request keeps one comment however often it
-is pushed. Only the standard library and GitHub's REST API, with the workflow's
+Each file is a section printed by `flowfleet plan|deploy --output github`; an empty or
+missing file becomes a line saying its job did not run or failed before flowfleet
+printed anything. The comment is found again by a hidden marker, so a pull request
+keeps one comment however often it is pushed. Only the standard library and GitHub's REST API, with the workflow's
 built-in token: the job needs `permissions: pull-requests: write`.
 
 Environment: GITHUB_TOKEN (required), GITHUB_REPOSITORY, GITHUB_API_URL, and the pull
@@ -40,8 +40,9 @@ def body_from(files: list[Path], run_url: str | None, sha: str | None) -> str:
         text = path.read_text().strip() if path.is_file() else ""
         if not text:
             where = f" ([run]({run_url}))" if run_url else ""
-            text = f"### `{path.stem}`\n\n**❌ no plan:** the job failed before flowfleet " + (
-                f"printed one; see its log{where}."
+            text = (
+                f"### `{path.stem}`\n\n**❌ no plan:** its job did not run (an earlier job "
+                f"failed) or failed before flowfleet printed one; see the log{where}."
             )
         sections.append(text)
     footer = "_Updated by flowfleet"

@@ -157,7 +157,7 @@ def test_a_missing_section_says_its_job_failed(github, tmp_path):
     done = post(url, tmp_path / "dev.md", prod)
     assert done.returncode == 0, done.stderr
     body = fake.comments[7][0]["body"]
-    assert "### `dev`" in body and "the job failed before flowfleet printed one" in body
+    assert "### `dev`" in body and "failed before flowfleet printed one" in body
 
 
 def test_an_oversized_body_is_cut_to_the_limit(github, tmp_path):
