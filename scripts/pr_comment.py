@@ -6,8 +6,9 @@
 Each file is a section printed by `flowfleet plan|deploy --output github`; an empty or
 missing file becomes a line saying its job did not run or failed before flowfleet
 printed anything. The comment is found again by a hidden marker, so a pull request
-keeps one comment however often it is pushed. Only the standard library and GitHub's REST API, with the workflow's
-built-in token: the job needs `permissions: pull-requests: write`.
+keeps one comment however often it is pushed. Only the standard library and GitHub's
+REST API, with the workflow's built-in token: the job needs
+`permissions: pull-requests: write`.
 
 Environment: GITHUB_TOKEN (required), GITHUB_REPOSITORY, GITHUB_API_URL, and the pull
 request's number from PR_NUMBER or the event payload (GITHUB_EVENT_PATH).
