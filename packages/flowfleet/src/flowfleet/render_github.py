@@ -253,6 +253,8 @@ def _details_text(change: Change) -> str:
     so an image tag's move is not cut off behind the keys that stayed."""
     if change.reason and not change.changes:
         return secrets.scrub(change.reason)
+    if change.action == "create":
+        return f"on `{change.work_pool}`" if change.work_pool else ""
     parts = []
     for field, pair in secrets.mask(change.changes).items():
         before, after = pair.get("from"), pair.get("to")
