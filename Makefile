@@ -23,9 +23,11 @@ uv: ## Install uv with pip when it is missing
 sync: uv ## Install the workspace exactly as locked
 	@$(UV) sync --all-packages --locked
 
-lint: sync ## ruff
+lint: sync ## ruff, and the GitHub workflows against GitHub's schema and actionlint
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
+	@$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	@$(RUN) actionlint -shellcheck= -pyflakes= .github/workflows/*.yml
 
 test: lint ## ruff, then every test (real Prefect servers, started by the suite)
 	@$(RUN) pytest

@@ -107,13 +107,14 @@ def load_environment(folder: Path, name: str) -> Environment:
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"at line (\d+)", str(exc))
         at = f"{path}:{line.group(1)}" if line else str(path)
-        raise FlowfleetError(Problem(f"{at}: malformed TOML: {exc}")) from None
+        raise FlowfleetError(Problem(f"malformed TOML: {exc}", source=at)) from None
     if "name" in data:
         at = f"{path}:{_line_of(text, 'name')}"
         raise FlowfleetError(
             Problem(
-                f"{at}: key 'name' is not allowed",
+                "key 'name' is not allowed",
                 fix="remove it: the file name names the environment",
+                source=at,
             )
         )
     try:
@@ -129,13 +130,14 @@ def load_environment(folder: Path, name: str) -> Environment:
                 close = difflib.get_close_matches(key, known, n=1)
                 lines.append(
                     Problem(
-                        f"{at}: unknown key '{key}' (known: {', '.join(known)})",
+                        f"unknown key '{key}' (known: {', '.join(known)})",
                         fix=f"did you mean '{close[0]}'?" if close else None,
+                        source=at,
                     )
                 )
             else:
                 message = error["msg"].removeprefix("Value error, ")
-                lines.append(Problem(f"{at}: key '{key}': {message}"))
+                lines.append(Problem(f"key '{key}': {message}", source=at))
         raise FlowfleetError(*lines) from None
 
 

@@ -23,11 +23,23 @@ class Problem:
         if self.field:
             where.append(f"field '{self.field}'")
         line = ": ".join([" ".join(where), self.message] if where else [self.message])
-        if self.source:
+        if self.source and not where:  # a file's problem (an environment): `path:line: ...`
+            line = f"{self.source}: {line}"
+        elif self.source:
             line += f" [{self.source}]"
         if self.fix:
             line += f" (fix: {self.fix})"
         return one_line(line)
+
+    @property
+    def location(self) -> tuple[str | None, int | None]:
+        """(file, line) from `source` ("path:line" or "path"), for CI annotations."""
+        if not self.source:
+            return None, None
+        path, _, line = self.source.rpartition(":")
+        if path and line.isdigit():
+            return path, int(line)
+        return self.source, None
 
 
 def one_line(text: str) -> str:

@@ -33,6 +33,7 @@ class Output(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
+    github = "github"  # a pull-request comment section: flowfleet.render_github
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -128,7 +129,7 @@ def plan_table(plan: Plan, console: Console) -> None:
 def render_plan(plan: Plan, output: Output, console: Console) -> None:
     if output is Output.json:
         print(json.dumps(plan_json(plan), indent=2, default=str))
-    elif output is Output.markdown:
+    elif output in (Output.markdown, Output.github):
         print(plan_markdown(plan), end="")
     else:
         plan_table(plan, console)
@@ -153,7 +154,7 @@ def render_report(report: Report, output: Output, console: Console) -> None:
         )
         return
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
-    if output is Output.markdown:
+    if output in (Output.markdown, Output.github):
         print(f"### flowfleet deploy to `{report.environment}`\n\n{summary}\n")
         print("| Name | Status | Details |\n|---|---|---|")
         for o in report.outcomes:

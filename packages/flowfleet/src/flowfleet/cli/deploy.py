@@ -10,16 +10,19 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from flowfleet import branches, engine
+from flowfleet import branches, engine, render_github
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
 from flowfleet.engine import Target
+from flowfleet.problems import FlowfleetError
 from flowfleet.render import Output, render_plan, render_report
 from flowfleet.session import Session
 
 ENV = typer.Option(..., "--env", "-e", help="Environment name (infra/environments/<env>.toml).")
-OUTPUT = typer.Option(Output.table, "--output", "-o", help="table, json or markdown.")
+OUTPUT = typer.Option(
+    Output.table, "--output", "-o", help="table, json, markdown or github (a PR comment section)."
+)
 PRUNE = typer.Option(
     False, "--prune", help="Also delete this environment's deployments that are no longer declared."
 )
@@ -59,8 +62,20 @@ def progress(total: int):
     return line, lambda: None
 
 
-def finish(report: Report, output: Output) -> None:
-    render_report(report, output, console())
+def load_target(env: str, branch: str | None, output: Output, command: str) -> Target:
+    """The resolved target; for a PR comment, problems that stop it become its section."""
+    try:
+        return Target.load(env, branch=branch, prefetch=True)
+    except FlowfleetError as exc:
+        if output is Output.github:
+            print(render_github.problems_section(env, exc.problems, command), end="")
+        raise
+
+
+def finish(report: Report, output: Output | None) -> None:
+    """Print the report (unless `output` is None: printed already) and fail if it failed."""
+    if output is not None:
+        render_report(report, output, console())
     if report.aborted:
         raise fail(report.aborted)
     if not report.ok:
@@ -79,9 +94,13 @@ def plan(
     ),
 ) -> None:
     """Compare what the environment should hold with its Prefect server; change nothing."""
-    target = Target.load(env, branch=branch, prefetch=True)
+    target = load_target(env, branch, output, "plan")
     result = asyncio.run(engine.plan(target, prune=prune, adopt=adopt))
-    render_plan(result, output, console())
+    if output is Output.github:
+        built = render_github.built_packages()
+        print(render_github.plan_section(result, target.desired, built=built), end="")
+    else:
+        render_plan(result, output, console())
     if result.blockers:
         raise fail(*result.blockers)
     if detailed_exitcode and result.has_changes:
@@ -105,7 +124,7 @@ def deploy(
     ),
 ) -> None:
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
-    target = Target.load(env, branch=branch, prefetch=True)
+    target = load_target(env, branch, output, "deploy")
 
     async def run():
         step, stop = progress(len(target.desired))
@@ -122,6 +141,14 @@ def deploy(
             stop()
 
     planned, report = asyncio.run(run())
+    if output is Output.github:
+        built = render_github.built_packages()
+        print(render_github.deploy_section(planned, report, target.desired, built=built), end="")
+        if report is None and planned.blockers:
+            raise fail(*planned.blockers)
+        if report is not None:
+            finish(report, None)
+        return
     if report is None:
         render_plan(planned, output, console())
         if planned.blockers:

@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flowfleet import annotations
 from flowfleet.cli import app, fail
-from flowfleet.problems import FlowfleetError
+from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
 
 
@@ -73,43 +74,83 @@ def list_deployments(
 @app.command()
 def validate(
     env: str | None = typer.Option(None, "--env", "-e", help="Check one environment only."),
+    output: ListFormat = typer.Option(
+        ListFormat.table, "--output", "-o", help="table (lines) or json (one object per problem)."
+    ),
 ) -> None:
-    """Check every package, flow and environment; list all problems, exit 1 on any."""
+    """Check every package, flow and environment; list all problems, exit 1 on any.
+
+    With GITHUB_ACTIONS=true, each problem is also printed as an `::error file=,line=::`
+    workflow command, which GitHub shows on that line of the pull request's diff.
+    """
     session = Session()
     names = [env] if env else session.known_environments
-    problems: list[str] = []
+    found: dict[str, Problem] = {}
     count = 0
     for name in names:
         try:
             resolution = session.resolve(session.environment(name))
         except FlowfleetError as exc:
-            problems.extend(str(p) for p in exc.problems)
+            found.update((str(p), p) for p in exc.problems if str(p) not in found)
             continue
         count += len(resolution.deployments)
-        problems.extend(str(p) for p in resolution.problems)
-    problems = list(dict.fromkeys(problems))
+        found.update((str(p), p) for p in resolution.problems if str(p) not in found)
+    problems = list(found.values())
+    root = session.workspace.root
+    if output is ListFormat.json:
+        print(
+            json.dumps(
+                {
+                    "ok": not problems,
+                    "environments": names,
+                    "deployments": count,
+                    "problems": [annotations.problem_json(p, root) for p in problems],
+                },
+                indent=2,
+            )
+        )
+    elif annotations.in_github_actions():
+        for problem in problems:
+            print(annotations.workflow_command(problem, root))
     if problems:
         raise fail(*problems)
-    print(f"ok: {count} deployments across {len(names)} environment(s): {', '.join(names)}")
+    if output is ListFormat.table:
+        print(f"ok: {count} deployments across {len(names)} environment(s): {', '.join(names)}")
 
 
 @app.command()
-def plugins() -> None:
+def plugins(
+    output: ListFormat = typer.Option(ListFormat.table, "--output", "-o"),
+) -> None:
     """Show each plugin, its version, and the infra types and registries it contributes."""
     session = Session()
     loaded = session.fleet.plugins
-    table = Table(title="flowfleet plugins")
-    for column in ("Plugin", "Distribution", "Version", "Infra types", "Registries"):
-        table.add_column(column)
+    rows = []
     for name, info in loaded.info.items():
         infra, registries = loaded.contributions(name)
-        table.add_row(
-            name,
-            info.distribution or "-",
-            info.version or "-",
-            ", ".join(infra) or "-",
-            ", ".join(registries) or "-",
+        rows.append(
+            {
+                "name": name,
+                "distribution": info.distribution,
+                "version": info.version,
+                "infra_types": infra,
+                "registries": registries,
+            }
         )
-    _console().print(table)
+    if output is ListFormat.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        table = Table(title="flowfleet plugins")
+        for column in ("Plugin", "Distribution", "Version", "Infra types", "Registries"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["name"],
+                row["distribution"] or "-",
+                row["version"] or "-",
+                ", ".join(row["infra_types"]) or "-",
+                ", ".join(row["registries"]) or "-",
+            )
+        _console().print(table)
     if loaded.problems:
         raise fail(*loaded.problems)
