@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True)
+class JobProblem:
+    """A job variable the worker would reject or ignore: which one, why, and the fix."""
+
+    field: str
+    message: str
+    fix: str | None = None
 
 
 class InfraConfig(BaseModel):
@@ -30,6 +40,16 @@ class InfraConfig(BaseModel):
     def base_job_template(cls) -> dict[str, Any] | None:
         """The base job template for pools of this type; None means Prefect's default."""
         return None
+
+    @classmethod
+    def check_job(cls, variables: dict[str, Any]) -> list[JobProblem]:
+        """Rules the worker enforces only at run time, checked before anything is deployed.
+
+        `variables` are the pool template's defaults with the deployment's job variables
+        laid over them, as the worker sees them. The template's JSON schema is checked
+        separately (see `flowfleet.infra.templates`).
+        """
+        return []
 
     # Instance-level views of the class settings: a type may vary them by field
     # (the stateful worker runs as a process or in Docker).
