@@ -158,11 +158,20 @@ class KubernetesJob(InfraConfig):
 
     @classmethod
     def base_job_template(cls) -> dict[str, Any] | None:
-        # Imported here: prefect-kubernetes takes seconds to import, and only
-        # `flowfleet pools` needs the template.
+        return cls.worker_class().get_default_base_job_template()
+
+    @classmethod
+    def worker_class(cls) -> type:
+        # Imported here: prefect-kubernetes takes seconds to import, and only `pools`,
+        # `validate` and `render` need it.
         from prefect_kubernetes.worker import KubernetesWorker
 
-        return KubernetesWorker.get_default_base_job_template()
+        return KubernetesWorker
+
+    @classmethod
+    def render_job(cls, configuration: Any, flow_run: Any, work_pool: Any) -> dict[str, Any]:
+        """The Job manifest the worker creates: `prepare_for_flow_run` has filled it."""
+        return {"job_manifest": configuration.job_manifest}
 
 
 @hookimpl

@@ -51,6 +51,20 @@ class InfraConfig(BaseModel):
         """
         return []
 
+    @classmethod
+    def worker_class(cls) -> type | None:
+        """The Prefect worker class of `pool_type`; `flowfleet render` builds jobs with it."""
+        return None
+
+    @classmethod
+    def render_job(cls, configuration: Any, flow_run: Any, work_pool: Any) -> dict[str, Any]:
+        """What the worker submits for one flow run, from its prepared job configuration.
+
+        `configuration` is the worker's own job configuration, already built from the
+        pool template and the deployment's job variables and prepared for `flow_run`.
+        """
+        return configuration.model_dump(mode="json")
+
     # Instance-level views of the class settings: a type may vary them by field
     # (the stateful worker runs as a process or in Docker).
     def work_pool_type(self) -> str:

@@ -146,7 +146,46 @@ class EcsTask(InfraConfig):
 
     @classmethod
     def base_job_template(cls) -> dict[str, Any] | None:
-        return _ecs_worker().get_default_base_job_template()
+        return cls.worker_class().get_default_base_job_template()
+
+    @classmethod
+    def worker_class(cls) -> type:
+        try:
+            from prefect_aws.workers.ecs_worker import ECSWorker
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError(
+                "the ecs pool template comes from prefect-aws; install flowfleet[aws]"
+            ) from exc
+        return ECSWorker
+
+    @classmethod
+    def render_job(cls, configuration: Any, flow_run: Any, work_pool: Any) -> dict[str, Any]:
+        """The task definition the worker registers and the RunTask request it sends.
+
+        Both come from the worker's own methods. The two that ask AWS (the VPC's
+        subnets, checking declared subnets against the VPC) are answered without AWS:
+        declared subnets are sent as declared; undeclared ones are named, not looked up.
+        """
+        worker = cls.worker_class()(work_pool_name=work_pool.name)
+        worker._load_network_configuration = _subnets_looked_up_at_run_time
+        worker._custom_network_configuration = lambda vpc_id, network, conf: {
+            "awsvpcConfiguration": network
+        }
+        region = configuration.aws_credentials.get_boto3_session().region_name
+        region = region or "<the worker's AWS region>"
+        arn = configuration.task_run_request.get("taskDefinition")
+        if arn:
+            task_definition: dict[str, Any] = {"existing": arn}
+            registered = arn
+        else:
+            task_definition = worker._prepare_task_definition(configuration, region, flow_run)
+            registered = (
+                f"<the ARN of the task definition above, family {task_definition['family']}>"
+            )
+        request = worker._prepare_task_run_request(
+            configuration, task_definition, registered, not arn
+        )
+        return {"task_definition": task_definition, "run_task_request": request}
 
     @classmethod
     def check_job(cls, variables: dict[str, Any]) -> list[JobProblem]:
@@ -226,14 +265,16 @@ def _partner(given: str, value: int) -> int:
     return fits[0] if fits else 1024
 
 
-def _ecs_worker() -> Any:
-    try:
-        from prefect_aws.workers.ecs_worker import ECSWorker
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(
-            "the ecs pool template comes from prefect-aws; install flowfleet[aws]"
-        ) from exc
-    return ECSWorker
+def _subnets_looked_up_at_run_time(vpc_id: str | None, configuration: Any) -> dict[str, Any]:
+    """What the worker sends when no network_configuration is declared: it asks EC2."""
+    vpc = vpc_id or "the default VPC"
+    return {
+        "awsvpcConfiguration": {
+            "subnets": [f"<every subnet of {vpc}, looked up when the run starts>"],
+            "assignPublicIp": "ENABLED",
+            "securityGroups": [],
+        }
+    }
 
 
 @hookimpl

@@ -61,9 +61,9 @@ def _stock(infra_type: type[InfraConfig], pool_type: str) -> dict[str, Any] | No
     return None
 
 
-def stock_template(infra: InfraConfig, pool_type: str) -> dict[str, Any] | None:
-    """The stock template of the pool a deployment of `infra` lands on, or None if unknown."""
-    return _stock(type(infra), pool_type)
+def stock_template(infra_type: type[InfraConfig], pool_type: str) -> dict[str, Any] | None:
+    """The stock template of the pool a deployment of `infra_type` lands on, None if unknown."""
+    return _stock(infra_type, pool_type)
 
 
 def template_defaults(template: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def check_job(
     infra: InfraConfig, pool_type: str, job_variables: dict[str, Any]
 ) -> list[JobProblem]:
     """Every problem the worker or the server would find in these job variables."""
-    template = stock_template(infra, pool_type)
+    template = stock_template(type(infra), pool_type)
     if not template:
         return []
     problems = check_schema(job_variables, template, pool_type)
