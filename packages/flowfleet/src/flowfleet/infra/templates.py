@@ -137,9 +137,9 @@ def _type_problem(key: str, value: Any, error: Any, schema: dict[str, Any]) -> J
                 if "integer" in expected and isinstance(value, str) and value.strip().isdigit()
                 else f"give {key} a value of type {wanted}"
             )
-            return JobProblem(
-                key, f"{key} is a {got} ({shown!r}); the template expects {wanted}", fix
-            )
+            article = "an" if got[0] in "aeiou" else "a"
+            message = f"{key} is {article} {got} ({shown!r}); the template expects {wanted}"
+            return JobProblem(key, message, fix)
     where = key + "".join(
         f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
     )

@@ -1,0 +1,279 @@
+"""Every infra type, rendered by its worker's own job configuration, without a server.
+
+A deployment is resolved from a real `DeploymentConfig` in a sandbox workspace, then
+rendered with `flowfleet.infra.jobs.render_job` (prefect-aws's ECSJobConfiguration and
+ECSWorker, prefect-kubernetes's KubernetesWorkerJobConfiguration, Prefect's process
+worker, prefect-docker's DockerWorker). The assertions are what a cluster would get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from prefect.workers.process import ProcessWorker
+from prefect_aws.workers import ecs_worker
+from prefect_aws.workers.ecs_worker import ECSJobConfiguration, ECSWorker
+from prefect_docker.worker import DockerWorker
+from prefect_kubernetes.worker import KubernetesWorker
+from pydantic import ValidationError
+
+import flowfleet_kubernetes
+from fleet_sandbox import Sandbox, flow_module
+from flowfleet import EcsTask, Worker
+from flowfleet.desired import DesiredDeployment
+from flowfleet.infra.jobs import render_job
+from flowfleet_kubernetes import KubernetesJob
+
+PKG = "acme_flows"
+KUBERNETES_VERSION = kubernetes_validate.latest_version()
+
+ECS = """infra=EcsTask(
+    cpu=2048,
+    memory=8192,
+    cluster="prod-flows",
+    capacity_provider_strategy=[
+        {"capacityProvider": "FARGATE_SPOT", "weight": 3},
+        {"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+    ],
+    vpc_id="vpc-0abc",
+    network_configuration={
+        "subnets": ["subnet-a", "subnet-b"],
+        "security_groups": ["sg-flows"],
+        "assignPublicIp": "DISABLED",
+    },
+    execution_role_arn="arn:aws:iam::111111111111:role/flows-execution",
+    task_role_arn="arn:aws:iam::111111111111:role/sales-task",
+    configure_cloudwatch_logs=True,
+    cloudwatch_logs_options={"awslogs-group": "/flows/sales"},
+    cloudwatch_logs_prefix="sales",
+    prefect_api_key_secret_arn="arn:aws:secretsmanager:eu-west-1:111111111111:secret:prefect",
+    labels={"team": "sales"},
+    env={"WAREHOUSE_TOKEN": "tok-very-secret", "MODE": "full"},
+)"""
+
+KUBERNETES = """infra={
+    "type": "kubernetes",
+    "namespace": "flows",
+    "service_account_name": "sales-runner",
+    "cpu_request": "500m",
+    "cpu_limit": "1",
+    "memory_request": "1Gi",
+    "memory_limit": "2Gi",
+    "finished_job_ttl": 3600,
+    "backoff_limit": 2,
+    "labels": {"team": "sales"},
+    "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111111111111:role/sales"},
+    "image_pull_policy": "Always",
+    "env": {"DB_PASSWORD": "pw-very-secret"},
+}"""
+
+
+def _deployment(sb: Sandbox, config: str, env: str = "prod") -> DesiredDeployment:
+    sb.register(flowfleet_kubernetes, "kubernetes")
+    one_line = " ".join(config.split())  # flow_module dedents: keep the config on one line
+    sb.package(PKG, {"report": flow_module(PKG, one_line)})
+    resolution = sb.resolve(env)
+    assert [str(p) for p in resolution.problems] == []
+    [deployment] = resolution.deployments
+    return deployment
+
+
+def _render(sb: Sandbox, deployment: DesiredDeployment) -> dict[str, Any]:
+    infra_type = sb.plugins.infra_types.types[deployment.infra]
+    return render_job(deployment, infra_type, api_url="https://prefect.example/api")
+
+
+def _validate(manifest: dict[str, Any]) -> None:
+    """Valid against Kubernetes' schema; strictly so but for one quirk of the stock template.
+
+    prefect-kubernetes 0.8.0's template puts the Job fields `parallelism` and
+    `completions` in the pod spec, where the API server drops them with a warning.
+    The strict check runs without exactly those two keys, so anything else unknown fails.
+    """
+    kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=False)
+    pod_spec = manifest["spec"]["template"]["spec"]
+    assert (pod_spec.get("parallelism"), pod_spec.get("completions")) == (1, 1)
+    strict = copy.deepcopy(manifest)
+    for key in ("parallelism", "completions"):
+        del strict["spec"]["template"]["spec"][key]
+    kubernetes_validate.validate(strict, KUBERNETES_VERSION, strict=True)
+
+
+def _env(pairs: list[dict[str, str]]) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in pairs}
+
+
+def test_ecs_task_as_the_worker_builds_it(sandbox: Sandbox) -> None:
+    deployment = _deployment(sandbox, ECS)
+    rendered = _render(sandbox, deployment)
+    assert rendered["worker"] == "prefect_aws.workers.ecs_worker.ECSWorker"
+    task_definition = rendered["job"]["task_definition"]
+    request = rendered["job"]["run_task_request"]
+
+    assert (task_definition["cpu"], task_definition["memory"]) == ("2048", "8192")
+    assert task_definition["executionRoleArn"] == "arn:aws:iam::111111111111:role/flows-execution"
+    assert task_definition["networkMode"] == "awsvpc"
+    [container] = task_definition["containerDefinitions"]
+    assert container["image"] == deployment.image
+    assert container["image"].startswith("registry.example/")
+    assert container["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-create-group": "true",
+            "awslogs-group": "/flows/sales",
+            "awslogs-region": container["logConfiguration"]["options"]["awslogs-region"],
+            "awslogs-stream-prefix": "sales",
+        },
+    }
+    # The API key comes from Secrets Manager, not from a plain environment variable.
+    assert container["secrets"] == [
+        {
+            "name": "PREFECT_API_KEY",
+            "valueFrom": "arn:aws:secretsmanager:eu-west-1:111111111111:secret:prefect",
+        }
+    ]
+
+    assert request["cluster"] == "prod-flows"
+    assert "launchType" not in request  # a capacity provider strategy replaces it
+    assert request["capacityProviderStrategy"] == [
+        {"capacityProvider": "FARGATE_SPOT", "weight": 3, "base": 0},
+        {"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+    ]
+    assert request["networkConfiguration"] == {
+        "awsvpcConfiguration": {
+            "subnets": ["subnet-a", "subnet-b"],
+            "securityGroups": ["sg-flows"],
+            "assignPublicIp": "DISABLED",
+        }
+    }
+    assert request["overrides"]["taskRoleArn"] == "arn:aws:iam::111111111111:role/sales-task"
+    assert {"key": "team", "value": "sales"} in request["tags"]
+    [override] = request["overrides"]["containerOverrides"]
+    env = _env(override["environment"])
+    assert env["MODE"] == "full"
+    assert env["WAREHOUSE_TOKEN"] == "****"
+    assert env["PREFECT_API_URL"] == "https://prefect.example/api"
+    assert "PREFECT_API_KEY" not in env
+    assert "tok-very-secret" not in repr(rendered)
+
+
+def test_ecs_half_set_size_is_filled_by_the_worker(sandbox: Sandbox) -> None:
+    """prefect-aws fills a missing memory with its own default: the reason for the check."""
+    deployment = _deployment(sandbox, "infra=EcsTask(cpu=1024)")
+    task_definition = _render(sandbox, deployment)["job"]["task_definition"]
+    assert task_definition["cpu"] == "1024"
+    assert task_definition["memory"] == str(ecs_worker.ECS_DEFAULT_MEMORY)
+
+
+def test_kubernetes_job_manifest_as_the_worker_builds_it(sandbox: Sandbox) -> None:
+    deployment = _deployment(sandbox, KUBERNETES)
+    rendered = _render(sandbox, deployment)
+    manifest = rendered["job"]["job_manifest"]
+    _validate(manifest)
+
+    assert manifest["kind"] == "Job"
+    assert manifest["metadata"]["namespace"] == "flows"
+    assert manifest["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::111111111111:role/sales"
+    }
+    assert manifest["metadata"]["labels"]["team"] == "sales"
+    spec = manifest["spec"]
+    assert spec["ttlSecondsAfterFinished"] == 3600
+    assert spec["backoffLimit"] == 2
+    pod = spec["template"]
+    assert pod["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("role/sales")
+    assert pod["metadata"]["labels"]["team"] == "sales"
+    assert pod["spec"]["serviceAccountName"] == "sales-runner"
+    [container] = pod["spec"]["containers"]
+    assert container["image"] == deployment.image
+    assert container["imagePullPolicy"] == "Always"
+    assert container["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"cpu": "1", "memory": "2Gi"},
+    }
+    env = _env(container["env"])
+    assert env["DB_PASSWORD"] == "****"
+    assert env["PREFECT_API_URL"] == "https://prefect.example/api"
+    assert "pw-very-secret" not in repr(rendered)
+
+
+def test_kubernetes_minimal_manifest_is_valid(sandbox: Sandbox) -> None:
+    deployment = _deployment(sandbox, 'infra="kubernetes"')
+    manifest = _render(sandbox, deployment)["job"]["job_manifest"]
+    _validate(manifest)
+    assert manifest["metadata"]["namespace"] == "default"
+
+
+def test_process_worker_command_and_environment(sandbox: Sandbox) -> None:
+    config = 'infra=Worker(env={"MODE": "warm", "API_TOKEN": "t-very-secret"}, working_dir="/srv")'
+    deployment = _deployment(sandbox, config)
+    rendered = _render(sandbox, deployment)
+    assert rendered["pool_type"] == "process"
+    job = rendered["job"]
+    assert job["command"].endswith("-m prefect.engine")
+    assert job["working_dir"] == "/srv"
+    assert job["env"]["MODE"] == "warm"
+    assert job["env"]["API_TOKEN"] == "****"
+    assert job["env"]["PREFECT__FLOW_RUN_ID"] == "00000000-0000-0000-0000-000000000000"
+    assert job["env"]["PREFECT__DEPLOYMENT_NAME"] == deployment.name
+
+
+def test_docker_worker_uses_prefect_dockers_template(sandbox: Sandbox) -> None:
+    deployment = _deployment(sandbox, 'infra=Worker(kind="docker", env={"MODE": "warm"})')
+    assert deployment.pool_type == "docker"
+    rendered = _render(sandbox, deployment)
+    assert rendered["worker"] == "prefect_docker.worker.DockerWorker"
+    job = rendered["job"]
+    assert job["image"] == deployment.image
+    assert job["env"]["MODE"] == "warm"
+    assert job["command"] == "prefect flow-run execute"
+
+
+def test_laptop_mode_renders_a_process_job_for_any_type(sandbox: Sandbox) -> None:
+    deployment = _deployment(sandbox, ECS, env="local")
+    rendered = _render(sandbox, deployment)
+    assert rendered["pool_type"] == "process"
+    assert rendered["job"]["env"]["MODE"] == "full"
+
+
+@pytest.mark.parametrize(
+    ("infra_type", "worker"),
+    [(EcsTask, ECSWorker), (KubernetesJob, KubernetesWorker), (Worker, ProcessWorker)],
+)
+def test_field_names_are_the_workers_variable_names(infra_type: type, worker: type) -> None:
+    variables = set(worker.get_default_base_job_template()["variables"]["properties"])
+    fields = set(infra_type.model_fields) - {"type", "kind"}
+    assert fields <= variables, fields - variables
+
+
+def test_docker_template_is_prefect_dockers() -> None:
+    from flowfleet.infra.templates import worker_template
+
+    assert worker_template("docker") == DockerWorker.get_default_base_job_template()
+
+
+@pytest.mark.parametrize(
+    ("variables", "refusal"),
+    [
+        ({"network_configuration": {"subnets": ["subnet-a"]}}, "vpc_id"),
+        ({"cloudwatch_logs_options": {"awslogs-group": "x"}}, "configure_cloudwatch_log"),
+        ({"configure_cloudwatch_logs": True}, "execution_role_arn"),
+    ],
+)
+def test_the_checked_rules_are_the_workers(variables: dict[str, Any], refusal: str) -> None:
+    """What `validate` refuses, prefect-aws's own configuration refuses when a run starts."""
+    from prefect.client.orchestration import PrefectClient
+
+    from flowfleet.infra.templates import check_job
+
+    assert check_job(EcsTask(), "ecs", variables), "validate lets it through"
+    template = ECSWorker.get_default_base_job_template()
+    client = PrefectClient(api="http://flowfleet-render.invalid/api")
+    with pytest.raises(ValidationError, match=refusal):
+        asyncio.run(
+            ECSJobConfiguration.from_template_and_values(template, variables, client=client)
+        )
