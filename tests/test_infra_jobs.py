@@ -277,3 +277,42 @@ def test_the_checked_rules_are_the_workers(variables: dict[str, Any], refusal: s
         asyncio.run(
             ECSJobConfiguration.from_template_and_values(template, variables, client=client)
         )
+
+
+def test_render_command_prints_yaml_or_json_with_secrets_masked(tmp_path) -> None:
+    import json
+    import os
+
+    import yaml
+
+    from conftest import run_cli
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "home"),
+        PREFECT_API_KEY="pnu_render_test_key_123",
+        FLOWFLEET_BRANCH="main",
+    )
+    result = run_cli("render", "sales-etl/default", "--env", "prod", env=env)
+    assert result.returncode == 0, result.stderr
+    job = yaml.safe_load(result.stdout)
+    assert (job["pool_type"], job["work_pool"]) == ("ecs", "ecs-prod")
+    container = job["job"]["task_definition"]["containerDefinitions"][0]
+    assert container["image"].startswith("ghcr.io/acme/sales-flows:")
+    [override] = job["job"]["run_task_request"]["overrides"]["containerOverrides"]
+    assert _env(override["environment"])["PREFECT_API_KEY"] == "****"
+    assert "pnu_render_test_key_123" not in result.stdout + result.stderr
+    assert list(tmp_path.rglob("*.*")) == [], "render wrote files"  # Prefect makes home/
+
+    as_json = run_cli(
+        "render", "marketing-audience-scoring/default", "-e", "prod", "-o", "json", env=env
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    _validate(json.loads(as_json.stdout)["job"]["job_manifest"])
+
+    missing = run_cli("render", "sales-etl/defualt", "--env", "prod", env=env)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [
+        "error: no deployment 'sales-etl/defualt' in environment 'prod'; "
+        "did you mean 'sales-etl/default'?"
+    ]
