@@ -316,3 +316,35 @@ def test_render_command_prints_yaml_or_json_with_secrets_masked(tmp_path) -> Non
         "error: no deployment 'sales-etl/defualt' in environment 'prod'; "
         "did you mean 'sales-etl/default'?"
     ]
+
+
+def test_the_guides_two_account_example_renders_per_account(sandbox: Sandbox) -> None:
+    """docs/guide.md's dev/prod ECS example, run as written: each account gets its own."""
+    from conftest import ROOT
+
+    guide = (ROOT / "docs" / "guide.md").read_text()
+    example = "ACCOUNTS = {" + guide.split("ACCOUNTS = {", 1)[1].split("def etl(", 1)[0]
+    header = "from prefect import flow\nfrom flowfleet import DeploymentConfig, EcsTask\n"
+    module = f"{header}from {PKG} import registry\n\n{example}def etl(days: int = 1) -> None: ...\n"
+    sandbox.package(PKG, {"etl": module})
+    for env, account, subnets in (
+        ("dev", "111111111111", ["subnet-0d1"]),
+        ("prod", "222222222222", ["subnet-0p1", "subnet-0p2"]),
+    ):
+        resolution = sandbox.resolve(env)
+        assert [str(p) for p in resolution.problems] == []
+        [deployment] = resolution.deployments
+        job = _render(sandbox, deployment)["job"]
+        task_definition, request = job["task_definition"], job["run_task_request"]
+        assert task_definition["executionRoleArn"].startswith(f"arn:aws:iam::{account}:")
+        assert request["overrides"]["taskRoleArn"].startswith(f"arn:aws:iam::{account}:")
+        assert request["cluster"] == f"flows-{env}"
+        assert request["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == subnets
+        [container] = task_definition["containerDefinitions"]
+        assert container["logConfiguration"]["options"]["awslogs-group"] == f"/flows/{env}"
+        assert container["secrets"][0]["valueFrom"].split(":")[4] == account
+    assert (task_definition["cpu"], task_definition["memory"]) == ("1024", "4096")
+    assert [p["capacityProvider"] for p in request["capacityProviderStrategy"]] == [
+        "FARGATE",
+        "FARGATE_SPOT",
+    ]

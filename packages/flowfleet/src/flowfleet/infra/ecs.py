@@ -8,6 +8,7 @@ Rules that need the pool's defaults (a half-set size, `network_configuration` wi
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
@@ -167,6 +168,7 @@ class EcsTask(InfraConfig):
         declared subnets are sent as declared; undeclared ones are named, not looked up.
         """
         worker = cls.worker_class()(work_pool_name=work_pool.name)
+        worker._logger = _QUIET  # its notes ("removing launchType") are for a real run's log
         worker._load_network_configuration = _subnets_looked_up_at_run_time
         worker._custom_network_configuration = lambda vpc_id, network, conf: {
             "awsvpcConfiguration": network
@@ -263,6 +265,11 @@ def _partner(given: str, value: int) -> int:
         return fargate_memory(value)[0] if value in FARGATE_SIZES else 2048
     fits = [c for c in FARGATE_SIZES if value in fargate_memory(c)]
     return fits[0] if fits else 1024
+
+
+_QUIET = logging.getLogger("flowfleet.render.ecs")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
 
 
 def _subnets_looked_up_at_run_time(vpc_id: str | None, configuration: Any) -> dict[str, Any]:
