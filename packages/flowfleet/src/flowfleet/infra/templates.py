@@ -92,7 +92,6 @@ def check_schema(
     job_variables: dict[str, Any], template: dict[str, Any], pool_type: str
 ) -> list[JobProblem]:
     """Unknown keys (with a did-you-mean) and values of the wrong type, one problem each."""
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
     schema = template.get("variables", {})
@@ -115,15 +114,29 @@ def check_schema(
             continue
         if name != key:
             continue
-        subschema = {
-            **properties[name],
-            "definitions": schema.get("definitions", {}),
-            "$defs": schema.get("$defs", {}),
-        }
-        error = best_match(Draft202012Validator(subschema).iter_errors(value))
+        error = best_match(_validator(schema, name).iter_errors(value))
         if error is not None:
             problems.append(_type_problem(key, value, error, properties[name]))
     return problems
+
+
+_VALIDATORS: dict[int, tuple[Any, Any]] = {}  # id(property schema) -> (it, its validator)
+
+
+def _validator(schema: dict[str, Any], name: str) -> Any:
+    """One variable's validator, built once per template (a fleet has thousands of checks)."""
+    from jsonschema import Draft202012Validator
+
+    prop = schema["properties"][name]
+    cached = _VALIDATORS.get(id(prop))
+    if cached is None or cached[0] is not prop:
+        subschema = {
+            **prop,
+            "definitions": schema.get("definitions", {}),
+            "$defs": schema.get("$defs", {}),
+        }
+        cached = _VALIDATORS[id(prop)] = (prop, Draft202012Validator(subschema))
+    return cached[1]
 
 
 def _type_problem(key: str, value: Any, error: Any, schema: dict[str, Any]) -> JobProblem:
