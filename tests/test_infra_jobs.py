@@ -348,3 +348,48 @@ def test_the_guides_two_account_example_renders_per_account(sandbox: Sandbox) ->
         "FARGATE",
         "FARGATE_SPOT",
     ]
+
+
+@pytest.mark.server
+def test_render_with_the_servers_pool_template(prefect_server, sandbox: Sandbox) -> None:
+    """`--template server`: the pool as the server holds it, its references read as the
+    worker reads them (a Prefect variable here), and its hand-made parts kept."""
+    import uuid
+
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.actions import VariableCreate, WorkPoolCreate
+
+    from flowfleet.cli.render import read_pool_template
+
+    uid = uuid.uuid4().hex[:8]
+    pool, variable = f"ecs-render-{uid}", f"render_cluster_{uid}"
+    template = ECSWorker.get_default_base_job_template()
+    template["variables"]["properties"]["cluster"]["default"] = (
+        "{{ prefect.variables." + variable + " }}"
+    )
+    [container] = template["job_configuration"]["task_definition"]["containerDefinitions"]
+    container["ulimits"] = [{"name": "nofile", "softLimit": 65536, "hardLimit": 65536}]
+
+    async def create() -> None:
+        async with PrefectClient(api=prefect_server.api_url) as client:
+            await client.create_variable(VariableCreate(name=variable, value="from-variable"))
+            await client.create_work_pool(
+                WorkPoolCreate(name=pool, type="ecs", base_job_template=template)
+            )
+
+    asyncio.run(create())
+    deployment = _deployment(sandbox, f'infra=EcsTask(cpu=512, memory=1024), work_pool="{pool}"')
+    held = asyncio.run(read_pool_template(prefect_server.api_url, pool))
+    rendered = render_job(
+        deployment,
+        EcsTask,
+        api_url=prefect_server.api_url,
+        template=held,
+        server=prefect_server.api_url,
+    )
+    assert rendered["template"] == "server"
+    request = rendered["job"]["run_task_request"]
+    assert request["cluster"] == "from-variable"
+    [container] = rendered["job"]["task_definition"]["containerDefinitions"]
+    assert container["ulimits"] == [{"name": "nofile", "softLimit": 65536, "hardLimit": 65536}]
+    assert rendered["job"]["task_definition"]["memory"] == "1024"

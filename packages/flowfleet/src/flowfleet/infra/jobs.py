@@ -35,13 +35,17 @@ def render_job(
     *,
     api_url: str | None = None,
     template: dict[str, Any] | None = None,
+    server: str | None = None,
 ) -> dict[str, Any]:
     """The job for one flow run of `deployment`, secrets masked.
 
     `template` defaults to the stock template of the deployment's pool type; `api_url`
-    is the `PREFECT_API_URL` the job is given (the worker passes on its own).
+    is the `PREFECT_API_URL` the job is given (the worker passes on its own). With
+    `server` (an API URL), block and variable references in the template are read
+    from that server, as the worker reads them; without it, they are refused.
     """
     pool_type = deployment.pool_type
+    source = "server" if template else "stock"
     template = template or stock_template(infra_type, pool_type)
     worker_class = _worker_class(infra_type, pool_type)
     if not template or worker_class is None:
@@ -54,12 +58,13 @@ def render_job(
                 "install the plugin or worker package that provides this pool type",
             )
         )
-    _refuse_server_references(deployment, template)
+    if server is None:
+        _refuse_server_references(deployment, template)
     values = dict(deployment.job_variables)
     flow_run, api_flow, api_deployment, work_pool = _context(deployment, template)
     with ExitStack() as stack:
         stack.enter_context(_worker_settings(api_url, values))
-        configuration = asyncio.run(_configuration(worker_class, template, values))
+        configuration = asyncio.run(_configuration(worker_class, template, values, server))
         configuration.prepare_for_flow_run(
             flow_run, deployment=api_deployment, flow=api_flow, work_pool=work_pool
         )
@@ -72,6 +77,7 @@ def render_job(
         "work_pool": deployment.work_pool,
         "pool_type": pool_type,
         "worker": f"{worker_class.__module__}.{worker_class.__name__}",
+        "template": source,
         "job": mask(job),
     }
 
@@ -132,12 +138,18 @@ def _refuse_server_references(deployment: DesiredDeployment, template: dict[str,
         )
 
 
-async def _configuration(worker_class: type, template: dict[str, Any], values: dict[str, Any]):
+async def _configuration(
+    worker_class: type, template: dict[str, Any], values: dict[str, Any], server: str | None
+) -> Any:
     from prefect.client.orchestration import PrefectClient
 
-    return await worker_class.job_configuration.from_template_and_values(
-        template, values, client=PrefectClient(api=UNUSED_API)
-    )
+    from flowfleet.client import prefect_client
+
+    build = worker_class.job_configuration.from_template_and_values
+    if server is None:
+        return await build(template, values, client=PrefectClient(api=UNUSED_API))
+    async with prefect_client(server) as client:
+        return await build(template, values, client=client)
 
 
 def _context(deployment: DesiredDeployment, template: dict[str, Any]) -> tuple[Any, ...]:
