@@ -238,6 +238,79 @@ CASES = [
         ],
     ),
     Case(
+        "fargate-256-with-1536",
+        config(
+            "infra=EcsTask(cpu=256, memory=512), overrides={'prod': {'infra': {'memory': 1536}}}"
+        ),
+        [
+            "acme-report/default field 'overrides.prod.infra'",
+            "Fargate does not accept cpu=256 with memory=1536",
+            "use memory 512, 1024 or 2048 MiB",
+        ],
+    ),
+    Case(
+        "fargate-half-set-size",
+        config("infra=EcsTask(cpu=4096)"),
+        [
+            "acme-report/default field 'infra.cpu'",
+            "cpu is set without memory, and prefect-aws then uses memory=2048",
+            "Fargate does not accept cpu=4096 with memory=2048",
+            "fix: set memory too, e.g. memory=8192",
+        ],
+    ),
+    Case(
+        "fargate-half-set-size-in-an-override",
+        config("infra=EcsTask(), overrides={'prod': {'infra': {'memory': 512}}}"),
+        [
+            "acme-report/default field 'overrides.prod.infra.memory'",
+            "memory is set without cpu, and prefect-aws then uses cpu=1024",
+            "fix: set cpu too, e.g. cpu=256",
+        ],
+    ),
+    Case(
+        "unknown-job-variable",
+        config("job_variables={'cpuu': 1024}"),
+        [
+            "acme-report/default field 'job_variables.cpuu'",
+            "'cpuu' is not a job variable of the ecs pool's template",
+            "fix: did you mean 'cpu'?",
+        ],
+    ),
+    Case(
+        "job-variable-of-wrong-type",
+        config("job_variables={'cpu': '1024'}"),
+        [
+            "acme-report/default field 'job_variables.cpu'",
+            "cpu is a string ('1024'); the template expects integer",
+            "fix: write cpu=1024 (a number, without quotes)",
+        ],
+    ),
+    Case(
+        "job-variable-of-wrong-type-in-an-override",
+        config("overrides={'prod': {'job_variables': {'vpc_id': 7}}}"),
+        [
+            "acme-report/default field 'overrides.prod.job_variables.vpc_id'",
+            "vpc_id is an integer (7); the template expects string",
+        ],
+    ),
+    Case(
+        "network-configuration-without-vpc",
+        config("infra=EcsTask(network_configuration={'subnets': ['subnet-a']})"),
+        [
+            "acme-report/default field 'infra.network_configuration'",
+            "network_configuration is set without vpc_id",
+            "fix: set vpc_id",
+        ],
+    ),
+    Case(
+        "docker-worker-with-working-dir",
+        config("infra={'type': 'worker', 'kind': 'docker', 'working_dir': '/srv'}"),
+        [
+            "acme-report/default field 'infra'",
+            "working_dir is a process-worker variable",
+        ],
+    ),
+    Case(
         "memory-zero",
         config('infra={"type": "ecs", "memory": 0}'),
         ["acme-report/default field 'infra.memory'", "greater than 0"],

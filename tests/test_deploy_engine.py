@@ -225,8 +225,23 @@ def test_prune_after_failed_package_import_deletes_nothing(fleet):
 
 
 def test_failed_write_is_reported_and_fails_the_run(fleet):
+    # `validate` checks job variables against the stock template, so the server must
+    # disagree: its pool was changed by hand to take an integer `stream_output`.
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    template["variables"]["properties"]["stream_output"] = {"type": "integer"}
+
+    async def hand_made_pool() -> None:
+        async with PrefectClient(api=fleet.api_url) as client:
+            await client.create_work_pool(
+                WorkPoolCreate(name=fleet.pool, type="process", base_job_template=template)
+            )
+
+    asyncio.run(hand_made_pool())
     fleet.add("ok")
-    fleet.add("bad", job_variables={"stream_output": "not-a-bool"})
+    fleet.add("bad", job_variables={"stream_output": False})
     _, report = fleet.deploy()
     statuses = {o.full_name: o.status for o in report.outcomes}
     assert statuses[f"{fleet.flow_name('ok')}/default"] == "created"

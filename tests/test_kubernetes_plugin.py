@@ -225,7 +225,11 @@ def test_infra_types_hook_includes_kubernetes_next_to_the_built_ins():
 
 
 class CapDevMemory:
-    """Tags every deployment; in dev, caps ECS memory at 1024 MiB and k8s limits at 1Gi."""
+    """Tags every deployment; in dev, caps ECS tasks at 512 CPU / 1024 MiB, k8s limits at 1Gi.
+
+    Both halves of the ECS size: a lone memory cap would leave Fargate pairs AWS rejects
+    (1024 CPU with 1024 MiB), which `resolve` reports.
+    """
 
     calls: list[tuple[str, str]]
 
@@ -240,7 +244,7 @@ class CapDevMemory:
             return
         jv = deployment.job_variables
         if "memory" in jv and jv["memory"] > 1024:
-            deployment.job_variables = {**jv, "memory": 1024}
+            deployment.job_variables = {**jv, "cpu": 512, "memory": 1024}
         if "memory_limit" in jv and parse_quantity(jv["memory_limit"]) > parse_quantity("1Gi"):
             deployment.job_variables = {**jv, "memory_limit": "1Gi"}
 

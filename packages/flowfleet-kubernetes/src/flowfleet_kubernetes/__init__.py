@@ -94,6 +94,21 @@ class KubernetesJob(InfraConfig):
     namespace: str | None = Field(default=None, description="The template's default: 'default'.")
     service_account_name: str | None = None
     image_pull_policy: Literal["IfNotPresent", "Always", "Never"] | None = None
+    finished_job_ttl: int | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds a finished Job is kept before Kubernetes deletes it.",
+    )
+    backoff_limit: int | None = Field(
+        default=None, ge=0, description="Pod retries; the template's default is 0."
+    )
+    pod_watch_timeout_seconds: int | None = Field(default=None, gt=0)
+    job_watch_timeout_seconds: int | None = Field(default=None, gt=0)
+    labels: dict[str, str] = Field(default_factory=dict, description="On the Job and its pod.")
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="On the Job and its pod (IRSA, Workload Identity...)."
+    )
+    stream_output: bool | None = None
     env: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("cpu_request", "cpu_limit", mode="before")
@@ -143,11 +158,20 @@ class KubernetesJob(InfraConfig):
 
     @classmethod
     def base_job_template(cls) -> dict[str, Any] | None:
-        # Imported here: prefect-kubernetes takes seconds to import, and only
-        # `flowfleet pools` needs the template.
+        return cls.worker_class().get_default_base_job_template()
+
+    @classmethod
+    def worker_class(cls) -> type:
+        # Imported here: prefect-kubernetes takes seconds to import, and only `pools`,
+        # `validate` and `render` need it.
         from prefect_kubernetes.worker import KubernetesWorker
 
-        return KubernetesWorker.get_default_base_job_template()
+        return KubernetesWorker
+
+    @classmethod
+    def render_job(cls, configuration: Any, flow_run: Any, work_pool: Any) -> dict[str, Any]:
+        """The Job manifest the worker creates: `prepare_for_flow_run` has filled it."""
+        return {"job_manifest": configuration.job_manifest}
 
 
 @hookimpl

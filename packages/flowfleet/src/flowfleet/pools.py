@@ -20,10 +20,10 @@ class PoolSpec:
         """The infra type's own template (prefect-aws's for ECS), else the worker default."""
         cls = infra_types.types.get(self.infra)
         template = cls.base_job_template() if cls and _pool_type_of(cls) == self.type else None
-        if template is None and self.type == "process":
-            from prefect.workers.process import ProcessWorker
+        if template is None:
+            from flowfleet.infra.templates import worker_template  # process, docker
 
-            template = ProcessWorker.get_default_base_job_template()
+            template = worker_template(self.type)
         return template or {}
 
 

@@ -30,6 +30,7 @@ from flowfleet.environments import Environment
 from flowfleet.errors import describe_error
 from flowfleet.facts import Facts, Storage
 from flowfleet.infra.base import InfraConfig
+from flowfleet.infra.templates import check_job
 from flowfleet.loader import Fleet
 from flowfleet.problems import Problem
 from flowfleet.registry import Registration
@@ -120,7 +121,7 @@ def _resolve_one(
         return None
 
     schedules = _schedules(config, problem)
-    infra = _infra(ctx, package, config, problem)
+    infra = _infra(ctx, package, config, problem, _override_of(reg.config, env.name))
     parameters = _parameters(reg, config, problem)
     storage = _storage(ctx, package, problems)
     if problems or infra is None or storage is None:
@@ -137,6 +138,15 @@ def _resolve_one(
             f"plugin '{plugin}' raised in flowfleet_adjust_deployment: {describe_error(exc)}",
             fix=f"fix or uninstall the plugin '{plugin}'; nothing is deployed until then",
         )
+        return None
+    # Laptop mode (single_pool) runs every type on one process pool: nothing to check.
+    jobs = (
+        [] if env.single_pool else check_job(infra, placement.pool_type, deployment.job_variables)
+    )
+    for job_problem in jobs:
+        field_name = _job_variable_field(reg.config, env.name, job_problem.field)
+        problem(job_problem.message, field_name, job_problem.fix)
+    if problems:
         return None
     return deployment.finalise()
 
@@ -299,6 +309,20 @@ def _storage(ctx: _Context, package: str, problems: list[Problem]) -> Storage | 
     return None
 
 
+def _override_of(config: DeploymentConfig, env_name: str) -> dict[str, Any]:
+    return config.overrides.get(env_name) or {}
+
+
+def _job_variable_field(config: DeploymentConfig, env_name: str, key: str) -> str:
+    """Where a job variable was set: an environment's override names that environment."""
+    override = _override_of(config, env_name)
+    if key in (override.get("job_variables") or {}):
+        return f"overrides.{env_name}.job_variables.{key}"
+    if isinstance(override.get("infra"), dict) and key in override["infra"]:
+        return f"overrides.{env_name}.infra.{key}"
+    return f"job_variables.{key}" if key in config.job_variables else f"infra.{key}"
+
+
 def _schedules(config: DeploymentConfig, problem: Any) -> list[Schedule]:
     from prefect.client.schemas.schedules import CronSchedule, RRuleSchedule
 
@@ -352,16 +376,22 @@ def _schedules(config: DeploymentConfig, problem: Any) -> list[Schedule]:
 
 
 def _infra(
-    ctx: _Context, package: str, config: DeploymentConfig, problem: Any
+    ctx: _Context,
+    package: str,
+    config: DeploymentConfig,
+    problem: Any,
+    override: dict[str, Any],
 ) -> InfraConfig | None:
     value: InfraConfig | dict[str, Any] = config.infra or {"type": _default_infra(ctx, package)}
+    # An infra set by an environment's override is reported under that environment.
+    prefix = f"overrides.{ctx.facts.environment.name}.infra" if "infra" in override else "infra"
     try:
         return ctx.fleet.plugins.infra_types.validate(value)
     except ValueError as exc:
         if isinstance(exc, ValidationError):
             for error in exc.errors():
                 loc = ".".join(str(p) for p in error["loc"][1:])  # [0] is the type
-                field_name = f"infra.{loc}" if loc else "infra"
+                field_name = f"{prefix}.{loc}" if loc else prefix
                 problem(error["msg"].removeprefix("Value error, "), field_name)
         else:
             problem(str(exc), "infra", "install the plugin that provides it, or use a known type")

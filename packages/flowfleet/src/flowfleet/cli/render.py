@@ -1,0 +1,110 @@
+"""`flowfleet render`: the job a worker would submit for one deployment. Reads no server."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+from enum import StrEnum
+
+import typer
+
+from flowfleet.cli import app, fail
+from flowfleet.cli.inspect import ENV_OPTION
+from flowfleet.desired import DesiredDeployment
+from flowfleet.problems import FlowfleetError, Problem
+from flowfleet.session import Session
+
+
+class RenderFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+class TemplateSource(StrEnum):
+    stock = "stock"
+    server = "server"
+
+
+@app.command()
+def render(
+    name: str = typer.Argument(..., help="flow/deployment, or a deployment or flow name."),
+    env: str = ENV_OPTION,
+    output: RenderFormat = typer.Option(RenderFormat.yaml, "--output", "-o"),
+    template: TemplateSource = typer.Option(
+        TemplateSource.stock,
+        "--template",
+        help="stock: the worker's default template, no server; server: the pool's, read.",
+    ),
+) -> None:
+    """Show the job the worker will submit for NAME, built by the worker's own code.
+
+    ECS: the task definition and the RunTask request; Kubernetes: the Job manifest;
+    process: the command and environment. Secrets are masked; nothing is written.
+    """
+    from flowfleet.infra.jobs import render_job
+
+    session = Session()
+    environment = session.environment(env)
+    resolution = session.resolve(environment)
+    deployment = _find(name, resolution.deployments)
+    if deployment is None:
+        mine = [p for p in resolution.problems if p.flow and name in p.flow]
+        if mine:
+            raise fail(*mine)
+        names = [d.full_name for d in resolution.deployments]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else " (see `flowfleet list --env ENV`)"
+        raise fail(f"no deployment '{name}' in environment '{env}'{hint}")
+    infra_type = session.fleet.plugins.infra_types.types[deployment.infra]
+    api_url = environment.effective_api_url()
+    if template is TemplateSource.server:
+        from flowfleet.client import api_url_for
+
+        server = api_url_for(environment)
+        pool_template = asyncio.run(read_pool_template(server, deployment.work_pool))
+        job = render_job(
+            deployment, infra_type, api_url=api_url, template=pool_template, server=server
+        )
+    else:
+        job = render_job(deployment, infra_type, api_url=api_url)
+    if output is RenderFormat.json:
+        print(json.dumps(job, indent=2))
+    else:
+        import yaml
+
+        print(yaml.safe_dump(job, sort_keys=False, width=100), end="")
+
+
+async def read_pool_template(api_url: str, pool: str) -> dict:
+    """The pool's base job template as the server holds it (one read, nothing written)."""
+    from flowfleet.client import HttpReader
+    from flowfleet.errors import describe_error
+
+    async with HttpReader(api_url) as reader:
+        try:
+            response = await reader.request("GET", f"/work_pools/{pool}")
+        except Exception as exc:
+            raise FlowfleetError(describe_error(exc, api_url)) from None
+    if response.status_code == 404:
+        raise FlowfleetError(
+            Problem(
+                f"work pool '{pool}' does not exist at {api_url}",
+                fix="create it with `flowfleet pools`, or render with --template stock",
+            )
+        )
+    if response.status_code != 200:
+        raise FlowfleetError(f"GET /work_pools/{pool} answered {response.status_code}")
+    return response.json()["base_job_template"]
+
+
+def _find(name: str, deployments: list[DesiredDeployment]) -> DesiredDeployment | None:
+    """By full name; else the one deployment with that name, or of that flow."""
+    for d in deployments:
+        if d.full_name == name:
+            return d
+    for key in ("name", "flow"):
+        matches = [d for d in deployments if getattr(d, key) == name]
+        if len(matches) == 1:
+            return matches[0]
+    return None
