@@ -30,6 +30,8 @@ from prefect import flow
 from flowfleet import DeploymentConfig
 from acme_flows import registry
 
+pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
+
 
 @registry(DeploymentConfig(cron="0 9 * * *"))
 @registry(DeploymentConfig(name="broken", cron="61 * * * *"))

@@ -32,6 +32,8 @@ from flowfleet.resolve import resolve
 from flowfleet.session import Session
 from flowfleet_kubernetes import KubernetesJob, parse_quantity
 
+pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
+
 K8S_DEPLOYMENT = "marketing-audience-scoring/default"
 EXPECTED_JOB_VARIABLES = {
     "namespace": "marketing",
