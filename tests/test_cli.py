@@ -16,6 +16,8 @@ import pytest
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
+
 # A workspace with several problems at once: bad environment files, a package with a
 # bad cron and a module that raises, and an entry point that names nothing.
 BROKEN_ENVIRONMENTS = {
@@ -29,8 +31,6 @@ from prefect import flow
 
 from flowfleet import DeploymentConfig
 from acme_flows import registry
-
-pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
 
 
 @registry(DeploymentConfig(cron="0 9 * * *"))
