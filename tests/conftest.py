@@ -112,8 +112,7 @@ def workspace_cli() -> Iterator[WorkspaceCli]:
         yield WorkspaceCli(pool)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_itemcollected(item: pytest.Item) -> None:
     """A test that uses the session server is a server test, marked or not."""
-    for item in items:
-        if "prefect_server" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.server)
+    if "prefect_server" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.server)
