@@ -7,11 +7,15 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --all-packages --locked
 STATE := .state
+# pytest workers for `make test` / `make test-fast`: one test file per worker at a time,
+# so a file's module-scoped servers and fixtures start once. JOBS=1 runs in one process.
+JOBS ?= 2
+PYTEST = $(RUN) pytest -v $(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadfile)
 PORT ?= 4200
 # Server, worker and demo run: PID files, logs and the SQLite DB live in $(STATE).
 LOCAL = $(RUN) python -m flowfleet.local --state $(STATE) --port $(PORT)
 
-.PHONY: help uv sync lint test plan deploy pools validate list demo server worker down build bench require-env
+.PHONY: help uv sync lint test test-fast plan deploy pools validate list demo server worker down build bench require-env
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,8 +33,11 @@ lint: sync ## ruff, and the GitHub workflows against GitHub's schema and actionl
 	@$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	@$(RUN) actionlint -shellcheck= -pyflakes= .github/workflows/*.yml
 
-test: lint ## ruff, then every test (real Prefect servers, started by the suite)
-	@$(RUN) pytest
+test: lint ## ruff, then every test (real Prefect servers, started by the suite) [JOBS=2]
+	@$(PYTEST)
+
+test-fast: sync ## The inner loop: every test that needs no Prefect server (under a minute)
+	@$(PYTEST) -m "not server and not slow and not image"
 
 require-env:
 	@if [ -z "$(ENV)" ]; then echo "error: set ENV, e.g. make $(MAKECMDGOALS) ENV=dev (environments: $$(ls infra/environments | sed 's/.toml//' | tr '\n' ' '))" >&2; exit 1; fi

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,37 @@ def git(cwd: Path, *args: str) -> str:
         check=True,
     )
     return done.stdout.strip()
+
+
+class WorkspaceCli:
+    """Read-only `flowfleet` commands on the real workspace, each run once per session.
+
+    A run costs an interpreter start and `import prefect` (about 4 s of CPU), and
+    test_cli.py and test_kubernetes_plugin.py ask for the same `validate`, `list` and
+    `plugins`; `start` runs several at once in the background.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor):
+        self._pool = pool
+        self._runs: dict[tuple[str, ...], Future[subprocess.CompletedProcess[str]]] = {}
+
+    def start(self, *commands: tuple[str, ...]) -> None:
+        for command in commands:
+            if command not in self._runs:
+                self._runs[command] = self._pool.submit(run_cli, *command)
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        self.start(args)
+        return self._runs[args].result()
+
+
+@pytest.fixture(scope="session")
+def workspace_cli() -> Iterator[WorkspaceCli]:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield WorkspaceCli(pool)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that uses the session server is a server test, marked or not."""
+    if "prefect_server" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.server)

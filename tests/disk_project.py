@@ -90,7 +90,9 @@ class DiskProject:
         for cached in (self.site / self.package).glob("__pycache__/flows*"):
             cached.unlink()
 
-    def env(self, **extra: str) -> dict[str, str]:
+    def env(self, **extra: str | None) -> dict[str, str]:
+        """The run's process environment; an `extra` value of None removes that variable
+        (PREFECT_CLIENT_MAX_RETRIES=None runs with Prefect's and flowfleet's defaults)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update(
             PYTHONPATH=str(self.site),
@@ -104,9 +106,11 @@ class DiskProject:
             COLUMNS="200",
         )
         env.update(extra)
-        return env
+        return {key: value for key, value in env.items() if value is not None}
 
-    def run(self, *args: str, timeout: float = 180, **extra: str) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, timeout: float = 180, **extra: str | None
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, str(LAUNCHER), GROUP, *args],
             env=self.env(**extra),
@@ -116,7 +120,7 @@ class DiskProject:
             timeout=timeout,
         )
 
-    def popen(self, *args: str, **extra: str) -> subprocess.Popen:
+    def popen(self, *args: str, **extra: str | None) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, str(LAUNCHER), GROUP, *args],
             env=self.env(**extra),

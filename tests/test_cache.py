@@ -10,11 +10,15 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from conftest import ROOT
 from flowfleet.cache import ResolveCache
 from flowfleet.environments import load_environment
 from flowfleet.resolve import Resolution
 from flowfleet.workspace import Workspace
+
+pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
 
 RESOLVE = """
 import json, sys
@@ -24,6 +28,7 @@ resolution = session.resolve(session.environment("prod"), "main", cached=True)
 print(json.dumps({
     "prefect_imported": "prefect" in sys.modules,
     "problems": [str(p) for p in resolution.problems],
+    "imported": sorted(session.fleet.loaded_packages),
     "listing": [d.listing() for d in resolution.deployments],
 }))
 """
@@ -48,12 +53,13 @@ def test_a_hit_gives_the_same_deployments_without_importing_prefect(tmp_path):
     cold = resolve_in_subprocess(tmp_path)
     assert cold["problems"] == []
     assert cold["prefect_imported"] is True  # the flows had to be imported
-    assert sorted(p.name for p in (tmp_path / "resolve" / "prod").iterdir()) == [
-        "marketing-flows.json",
-        "sales-flows.json",
-    ]
+    # One file per team package, whichever teams the workspace holds (a new team adds one).
+    assert {"sales-flows", "marketing-flows"} <= set(cold["imported"])
+    files = {p.name for p in (tmp_path / "resolve" / "prod").iterdir()}
+    assert files == {f"{package}.json" for package in cold["imported"]}
 
     warm = resolve_in_subprocess(tmp_path)
+    assert warm["imported"] == []
     assert warm["prefect_imported"] is False
     assert warm["listing"] == cold["listing"]
     assert {d["full_name"] for d in warm["listing"]} >= {

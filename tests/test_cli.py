@@ -16,6 +16,8 @@ import pytest
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
+
 # A workspace with several problems at once: bad environment files, a package with a
 # bad cron and a module that raises, and an entry point that names nothing.
 BROKEN_ENVIRONMENTS = {
@@ -59,21 +61,33 @@ def broken_workspace(root: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(site)}
 
 
+# The real workspace's runs are shared with test_kubernetes_plugin.py (see `workspace_cli`).
+REAL = {
+    "validate": ("validate",),
+    "prod": ("list", "--env", "prod", "--output", "json"),
+    "nope": ("list", "--env", "nope"),
+    "plugins": ("plugins",),
+}
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+def runs(
+    tmp_path_factory: pytest.TempPathFactory, workspace_cli
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    workspace_cli.start(*REAL.values())
     broken = tmp_path_factory.mktemp("broken")
     broken_env = broken_workspace(broken)
     calls = {
-        "validate": (("validate",), {}),
-        "prod": (("list", "--env", "prod", "--output", "json"), {}),
-        "nope": (("list", "--env", "nope"), {}),
-        "plugins": (("plugins",), {}),
-        "broken-validate": (("validate",), {"cwd": broken, "env": broken_env}),
-        "broken-list": (("list", "--env", "prod"), {"cwd": broken, "env": broken_env}),
+        "broken-validate": ("validate",),
+        "broken-list": ("list", "--env", "prod"),
     }
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = {key: pool.submit(run_cli, *args, **kw) for key, (args, kw) in calls.items()}
-        return {key: future.result() for key, future in futures.items()}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            key: pool.submit(run_cli, *args, cwd=broken, env=broken_env)
+            for key, args in calls.items()
+        }
+        done = {key: future.result() for key, future in futures.items()}
+    return {**done, **{key: workspace_cli(*args) for key, args in REAL.items()}}
 
 
 def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:

@@ -211,23 +211,27 @@ def test_unreachable_server_fails_fast_with_one_line(tmp_path: Path, command: st
     assert time.monotonic() - started < 30
 
 
+# DiskProject runs with PREFECT_CLIENT_MAX_RETRIES=1 so failures come fast; None removes
+# it, so the retries users get (flowfleet's reads and write patience) are exercised too.
+@pytest.mark.parametrize("retries", ["2", None], ids=["max-retries-2", "production-defaults"])
 def test_503_then_recovery_is_retried_and_succeeds(
-    killable: KillableServer, proxy: Proxy, tmp_path: Path
+    killable: KillableServer, proxy: Proxy, tmp_path: Path, retries: str | None
 ) -> None:
     project = small_project(tmp_path, proxy.api_url)
     create_pool(killable.api_url, project.pool)
     # Two reads and two deployment writes are refused before the server "recovers".
+    proxy.refused.clear()
     reads = (lambda method, path: path.endswith("/filter"), 2)
     proxy.misbehave("503", *reads)
     planned = project.run(
-        "plan", "--env", "test", "--output", "json", PREFECT_CLIENT_MAX_RETRIES="2"
+        "plan", "--env", "test", "--output", "json", PREFECT_CLIENT_MAX_RETRIES=retries
     )
     assert planned.returncode == 0, planned.stderr
     assert sum(proxy.refused.values()) == 2
     proxy.refused.clear()
     proxy.misbehave("503", lambda method, path: path == "/api/deployments/", 2)
     deployed = project.run(
-        "deploy", "--env", "test", "--concurrency", "1", PREFECT_CLIENT_MAX_RETRIES="2"
+        "deploy", "--env", "test", "--concurrency", "1", PREFECT_CLIENT_MAX_RETRIES=retries
     )
     proxy.misbehave("forward")
     assert deployed.returncode == 0, deployed.stderr

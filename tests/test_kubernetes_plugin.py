@@ -32,6 +32,8 @@ from flowfleet.resolve import resolve
 from flowfleet.session import Session
 from flowfleet_kubernetes import KubernetesJob, parse_quantity
 
+pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
+
 K8S_DEPLOYMENT = "marketing-audience-scoring/default"
 EXPECTED_JOB_VARIABLES = {
     "namespace": "marketing",
@@ -157,14 +159,14 @@ def test_garbage_quantity_in_a_dict_infra_is_a_validation_problem_naming_the_fie
 # --- the CLI, with the plugin installed -------------------------------------------------
 
 
-def test_validate_passes_with_the_plugin_installed():
-    result = run_cli("validate")
+def test_validate_passes_with_the_plugin_installed(workspace_cli):
+    result = workspace_cli("validate")
     assert result.returncode == 0, result.stderr
     assert "prod" in result.stdout
 
 
-def test_list_prod_json_has_the_kubernetes_deployment():
-    result = run_cli("list", "--env", "prod", "--output", "json")
+def test_list_prod_json_has_the_kubernetes_deployment(workspace_cli):
+    result = workspace_cli("list", "--env", "prod", "--output", "json")
     assert result.returncode == 0, result.stderr
     by_name = {d["full_name"]: d for d in json.loads(result.stdout)}
     k8s = by_name[K8S_DEPLOYMENT]
@@ -177,16 +179,17 @@ def test_list_prod_json_has_the_kubernetes_deployment():
 
 
 @pytest.mark.parametrize("env", ["dev", "local"])
-def test_kubernetes_deployment_is_prod_only(env):
-    result = run_cli("list", "--env", env, "--output", "json")
+def test_kubernetes_deployment_is_prod_only(workspace_cli, env):
+    workspace_cli.start(*[("list", "--env", e, "--output", "json") for e in ("dev", "local")])
+    result = workspace_cli("list", "--env", env, "--output", "json")
     assert result.returncode == 0, result.stderr
     names = {d["full_name"] for d in json.loads(result.stdout)}
     assert names, "the environment should hold other deployments"
     assert K8S_DEPLOYMENT not in names
 
 
-def test_plugins_command_shows_the_kubernetes_plugin():
-    result = run_cli("plugins")
+def test_plugins_command_shows_the_kubernetes_plugin(workspace_cli):
+    result = workspace_cli("plugins")
     assert result.returncode == 0, result.stderr
     [row] = [line for line in result.stdout.splitlines() if "flowfleet-kubernetes" in line]
     cells = [c.strip() for c in row.strip("│┃ ").split("│")]
@@ -394,9 +397,6 @@ def test_without_the_plugin_the_kubernetes_deployment_fails_validation(venv_with
 
 @pytest.mark.server
 def test_pools_and_deploy_prod_create_the_kubernetes_pool_and_deployment(api_env):
-    if run_cli("deploy", "--help", env=api_env).returncode != 0:
-        pytest.skip("`flowfleet deploy` does not exist yet")
-
     pools = run_cli("pools", "--env", "prod", env=api_env)
     assert pools.returncode == 0, pools.stdout + pools.stderr
     deploy = run_cli("deploy", "--env", "prod", env=api_env)

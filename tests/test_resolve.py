@@ -18,6 +18,8 @@ from flowfleet.plugins import load_plugins
 from flowfleet.resolve import Resolution, resolve
 from flowfleet.workspace import Workspace
 
+pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
+
 BASE = DeploymentConfig(
     cron="0 9 * * *",
     timezone="Europe/London",
