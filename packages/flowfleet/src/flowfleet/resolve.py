@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from flowfleet import branches
+from flowfleet import acceptance, branches
 from flowfleet import desired as ownership
 from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig, PendingInfra
 from flowfleet.desired import DesiredDeployment, Schedule
@@ -241,6 +241,8 @@ def _resolve_one(
             f"plugin '{plugin}' raised in flowfleet_adjust_deployment: {describe_error(exc)}",
             fix=f"fix or uninstall the plugin '{plugin}'; nothing is deployed until then",
         )
+        return None
+    if not acceptance.check(deployment, config, problem):  # what the server would refuse
         return None
     return deployment.finalise()
 

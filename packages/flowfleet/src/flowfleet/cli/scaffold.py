@@ -7,6 +7,7 @@ import re
 import typer
 
 from flowfleet.cli import app, fail
+from flowfleet.plugins import load_plugins
 from flowfleet.session import Session
 
 PYPROJECT = """\
@@ -63,6 +64,9 @@ def new(
     """Create flows/<team>: a package with a registry, an example flow and its entry point."""
     if not re.fullmatch(r"[a-z][a-z0-9-]*", team):
         raise fail(f"team name '{team}' must be lower case letters, digits and dashes")
+    known = load_plugins().infra_types.names
+    if infra not in known:  # also keeps anything but a known name out of the pyproject
+        raise fail(f"unknown infra type {infra!r} (known: {', '.join(known)})")
     workspace = Session().workspace
     target = workspace.root / "flows" / team
     if target.exists():
