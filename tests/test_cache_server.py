@@ -122,6 +122,17 @@ class CachedProject(DiskProject):
         result = self.run("deploy", "--env", "test", *args)
         assert result.returncode == 0, result.stderr
 
+    @property
+    def entry(self) -> Path:
+        return self.cache_dir / "resolve" / "test" / f"disk-{self.uid}-flows.json"
+
+    def served_from_cache(self, *args: str) -> dict:
+        """`plan` that must hit the cache: a hit leaves the entry as it was, a miss rewrites it."""
+        stamp = self.entry.stat().st_mtime_ns
+        planned = self.plan(*args)
+        assert self.entry.stat().st_mtime_ns == stamp, "the warm plan did not use the cache"
+        return planned
+
     def cached_packages(self) -> set[str]:
         return {p.stem for p in (self.cache_dir / "resolve" / "test").glob("*.json")}
 
@@ -220,7 +231,7 @@ EDITS = {
 def test_cached_and_uncached_plans_are_identical_after_each_edit(
     project: CachedProject, edit: str
 ) -> None:
-    before = project.plan("--prune")
+    before = project.served_from_cache("--prune")  # so the cache is really in play
     assert names(before, "unchanged") == project.on_server() and not names(before, "update")
     EDITS[edit](project)
     cached = project.plan("--prune")
@@ -232,11 +243,13 @@ def test_prune_never_deletes_on_the_strength_of_a_stale_cache(project: CachedPro
     tuned = f"tuned-{project.uid}/tuned"
     assert tuned in project.on_server()
     # A stale cache entry that lost one declared deployment (its key still matches).
-    entry = project.cache_dir / "resolve" / "test" / f"disk-{project.uid}-flows.json"
+    entry = project.entry
     data = json.loads(entry.read_text())
     data["deployments"] = [d for d in data["deployments"] if d["full_name"] != tuned]
     entry.write_text(json.dumps(data))
 
+    stale = project.served_from_cache()
+    assert tuned not in names(stale, "unchanged"), "the stale entry is served as it is"
     planned = project.plan("--prune")
     assert tuned not in names(planned, "delete"), "the plan trusted the stale cache"
     assert tuned in names(planned, "unchanged")

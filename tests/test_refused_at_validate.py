@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
+from disk_project import DiskProject, error_lines
 from fleet_sandbox import Sandbox, flow_module
 from flowfleet import acceptance
+from snapshots import create_pool, snapshot
 from test_bad_input import environment_file
 
 PKG = "acme_flows"
@@ -269,3 +271,42 @@ def test_every_refusal_of_one_deployment_is_listed(sandbox: Sandbox) -> None:
     problems = config('name="a/b", interval=1, parameters={"extra": object()}')(sandbox)
     fields = sorted(line.split("field '")[1].split("'")[0] for line in problems)
     assert fields == ["interval", "name", "parameters.extra"], problems
+
+
+BAD_DEPLOYMENT = """
+from prefect import flow
+
+from flowfleet import DeploymentConfig
+from {package} import registry
+
+
+@registry(DeploymentConfig(name="a/b", cron="0 4 * * *"))
+@flow(name="{flow}")
+def bad() -> None:
+    pass
+"""
+
+
+@pytest.mark.server
+def test_deploy_with_one_bad_deployment_writes_nothing_of_it(prefect_server, tmp_path) -> None:
+    """Issue 18: `name="a/b"` created the flow, then died with a 65-line traceback."""
+    project = DiskProject(tmp_path / "p", prefect_server.api_url, flows=2, per_flow=1)
+    create_pool(prefect_server.api_url, project.pool)
+    bad_flow = f"bad-{project.uid}"
+    module = project.site / project.package / "bad.py"
+    module.write_text(BAD_DEPLOYMENT.format(package=project.package, flow=bad_flow))
+
+    lines = module.read_text().splitlines()
+    decorator = next(n for n, text in enumerate(lines, 1) if text.startswith("@registry"))
+    at = f"{module.relative_to(project.root)}:{decorator}"
+    done = project.run("deploy", "--env", "test")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert error_lines(done.stderr) == [
+        f"error: disk-{project.uid}-flows {bad_flow}/a/b field 'name': name 'a/b' contains /, "
+        f"which the Prefect server refuses in names [{at}] "
+        "(fix: use a name without any of / % & > <)"
+    ]
+    state = snapshot(prefect_server.api_url)
+    assert bad_flow not in state.flow_names, "the bad deployment's flow was created"
+    assert not [n for n in state.full_names if n.startswith(bad_flow)]

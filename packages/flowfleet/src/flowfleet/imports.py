@@ -39,7 +39,7 @@ _ORIGINAL_IMPORT_MODULE = importlib.import_module
 _edges: dict[str, set[str]] = {}  # importer -> imported module names (absolute)
 _first_seen: dict[str, str] = {}  # file -> sha256 when its module was first seen imported
 _seen_modules: set[str] = set()
-_lock = threading.Lock()
+_lock = threading.RLock()  # imports may run on several threads (the server prefetch)
 _started = False
 
 
@@ -90,7 +90,7 @@ def _import_module(name: str, package: str | None = None):
 
 
 def _note(globals, name: str, level: int, fromlist, package: str | None = None) -> None:  # noqa: A002
-    with contextlib.suppress(Exception):  # recording must never break an import
+    with _lock, contextlib.suppress(Exception):  # recording must never break an import
         _record(globals, name, level, fromlist, package)
 
 
@@ -220,7 +220,8 @@ def closure(roots: Iterable[str]) -> tuple[dict[str, str], dict[str, str | None]
             continue  # keyed by installed_fingerprint(); its imports are installed too
         if file:
             files[file] = _first_seen.get(file) or digest(file)
-        todo.extend(_edges.get(name, ()))
+        with _lock:
+            todo.extend(_edges.get(name, ()))
     return files, tops
 
 
