@@ -138,5 +138,6 @@ class Session:
         return LazyImageTags(self.workspace)
 
 
-def _dumps(deployments: list[DesiredDeployment], package: str) -> list[dict]:
-    return [d.model_dump(mode="json") for d in deployments if d.package == package]
+def _dumps(deployments: list[DesiredDeployment], package: str) -> list[tuple[str, dict]]:
+    """A package's deployments as compared: names and labels (which carry the spec hash)."""
+    return [(d.full_name, d.labels) for d in deployments if d.package == package]
