@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from conftest import ROOT
-from flowfleet.cache import ResolveCache
-from flowfleet.environments import load_environment
-from flowfleet.resolve import Resolution
-from flowfleet.workspace import Workspace
 
 pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
 
@@ -34,19 +28,24 @@ print(json.dumps({
 """
 
 
-def resolve_in_subprocess(cache_dir: Path) -> dict:
-    env = {**os.environ, "FLOWFLEET_CACHE_DIR": str(cache_dir), "IMAGE_TAG": "cache-test"}
-    env.pop("FLOWFLEET_NO_CACHE", None)
-    result = subprocess.run(
-        [sys.executable, "-c", RESOLVE],
+def python(script: str, *args: str, **env: str) -> object:
+    """Run `script` in a fresh interpreter in the workspace, cache on; its JSON output."""
+    environ = {**os.environ, **env}
+    environ.pop("FLOWFLEET_NO_CACHE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
     )
-    return json.loads(result.stdout)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def resolve_in_subprocess(cache_dir: Path) -> dict:
+    return python(RESOLVE, FLOWFLEET_CACHE_DIR=str(cache_dir), IMAGE_TAG="cache-test")
 
 
 def test_a_hit_gives_the_same_deployments_without_importing_prefect(tmp_path):
@@ -68,41 +67,72 @@ def test_a_hit_gives_the_same_deployments_without_importing_prefect(tmp_path):
     }
 
 
-def copy_workspace(target: Path) -> Workspace:
-    for name in ("pyproject.toml", "uv.lock"):
-        shutil.copy(ROOT / name, target / name)
-    for folder in ("flows", "packages", "infra"):
-        shutil.copytree(
-            ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
-    return Workspace(target, "copy")
+RECORD = """
+import json, sys
+from flowfleet import imports
+imports.start()
+sys.path[:0] = sys.argv[1:]
+import first, second
+print(json.dumps({top: sorted(imports.closure(imports.package_modules(top))[0])
+                  for top in ("first", "second")}))
+"""
 
 
-def keys(workspace: Workspace, env: str = "prod", branch: str = "main") -> dict[str, str | None]:
-    environment = load_environment(workspace.environments_dir, env)
-    cache = ResolveCache(workspace, environment, branch, {"flowfleet": "0.1.0"})
-    return {p: cache.key(p) for p in ("sales-flows", "marketing-flows")}
+def test_each_package_is_keyed_on_every_file_it_imports_even_one_another_loaded_first(
+    tmp_path: Path,
+) -> None:
+    """`second` imports `shared`, which `first` already loaded: it still counts for both."""
+    site, libs = tmp_path / "site", tmp_path / "libs"
+    for folder, files in {
+        site / "first": {"__init__.py": "from first import jobs\n", "jobs.py": "import shared\n"},
+        site / "second": {"__init__.py": "from . import build\n"},
+        site / "second" / "build": {"__init__.py": "from shared import HOUR\n"},
+        libs / "shared": {"__init__.py": "from shared.deep import HOUR\n", "deep.py": "HOUR = 5\n"},
+    }.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (folder / name).write_text(text)
+    recorded = python(RECORD, str(site), str(libs))
+    closure = {
+        top: [Path(f).relative_to(tmp_path).as_posix() for f in files]
+        for top, files in recorded.items()
+    }
+    shared = ["libs/shared/__init__.py", "libs/shared/deep.py"]
+    assert closure["first"] == [*shared, "site/first/__init__.py", "site/first/jobs.py"]
+    assert closure["second"] == [
+        *shared,
+        "site/second/__init__.py",
+        "site/second/build/__init__.py",
+    ]
 
 
-def test_keys_change_with_the_package_its_dependencies_and_the_environment(tmp_path):
-    workspace = copy_workspace(tmp_path)
-    before = keys(workspace)
-    assert keys(workspace) == before  # stable
+STORE = """
+import json, sys
+from flowfleet import imports
+imports.start()
+import sales_flows
+from types import SimpleNamespace
+from flowfleet.cache import ResolveCache
+from flowfleet.desired import DesiredDeployment
+from flowfleet.environments import load_environment
+from flowfleet.resolve import Resolution
+from flowfleet.workspace import Workspace
 
-    etl = tmp_path / "flows" / "sales" / "src" / "sales_flows" / "etl.py"
-    etl.write_text(etl.read_text().replace('cron="0 9 * * *"', 'cron="0 10 * * *"'))
-    after_team = keys(workspace)
-    assert after_team["sales-flows"] != before["sales-flows"]
-    assert after_team["marketing-flows"] == before["marketing-flows"]  # another team's change
-
-    core = tmp_path / "packages" / "flowfleet" / "src" / "flowfleet" / "resolve.py"
-    core.write_text(core.read_text() + "\n# a core change\n")
-    after_core = keys(workspace)
-    assert after_core["sales-flows"] != after_team["sales-flows"]
-    assert after_core["marketing-flows"] != after_team["marketing-flows"]
-
-    assert keys(workspace, branch="feature/x") != after_core
-    assert keys(workspace, env="dev") != after_core
+workspace = Workspace.find()
+environment = load_environment(workspace.environments_dir, "prod")
+cache = ResolveCache(workspace, environment, "main", modules={"sales-flows": "sales_flows"},
+                     plugin_versions={})
+stored = cache.folder / "sales-flows.json"
+loaded = SimpleNamespace(loaded_packages={"sales-flows"}, failed_packages=set())
+base = dict(package="sales-flows", flow="f", name="n", full_name="f/n", entrypoint="m:f",
+            work_pool="pool", pool_type="process", infra="worker")
+written = []
+for variables in ({"env": {"REGION": "eu-west-1"}}, {"env": {"DB_PASSWORD": "hunter2"}}):
+    deployment = DesiredDeployment(**base, job_variables=variables)
+    cache.store(Resolution(environment, deployments=[deployment]), loaded)
+    written.append(stored.exists())
+print(json.dumps(written))
+"""
 
 
 def test_a_package_with_secret_values_is_never_written_to_the_cache(tmp_path):
@@ -125,13 +155,5 @@ def test_a_package_with_secret_values_is_never_written_to_the_cache(tmp_path):
     assert not holds_secrets(plain)
     assert holds_secrets(secret) and holds_secrets(token)
 
-    workspace = copy_workspace(tmp_path)
-    environment = load_environment(workspace.environments_dir, "prod")
-    cache = ResolveCache(workspace, environment, "main", {})
-    stored = tmp_path / ".state" / "cache" / "resolve" / "prod"
-    loaded = SimpleNamespace(loaded_packages={"sales-flows"}, failed_packages=set())
-    for deployment, written in ((plain, True), (secret, False)):
-        deployment.package = "sales-flows"
-        cache.store(Resolution(environment, deployments=[deployment]), loaded)
-        assert (stored / "sales-flows.json").exists() is written
-    assert "hunter2" not in "".join(p.read_text() for p in stored.iterdir())
+    assert python(STORE, FLOWFLEET_CACHE_DIR=str(tmp_path)) == [True, False]
+    assert "hunter2" not in "".join(p.read_text() for p in tmp_path.rglob("*.json"))

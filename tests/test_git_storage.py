@@ -333,7 +333,10 @@ def test_cache_key_follows_the_pinned_commit(offline):
     env = load_environment(workspace.environments_dir, "test")
 
     def key() -> str | None:
-        return ResolveCache(workspace, env, "main", {}).key(project.dist)
+        cache = ResolveCache(
+            workspace, env, "main", modules={project.dist: project.pkg}, plugin_versions={}
+        )
+        return cache.key(project.dist)
 
     before = key()
     project.set_marker("v2")

@@ -37,6 +37,8 @@ class DeploymentConfig(BaseModel):
     rrule: str | None = None
     timezone: str = "UTC"
     active: bool = True
+    # An interval under a minute is refused unless this says it is meant (acceptance.py).
+    allow_short_interval: bool = False
 
     parameters: dict[str, Any] = Field(default_factory=dict)
     infra: SerializeAsAny[InfraConfig] | None = None

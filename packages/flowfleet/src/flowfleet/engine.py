@@ -85,6 +85,14 @@ class Target:
         return HttpReader(self.api_url)
 
     def plan(self, state: ServerState, *, prune: bool = False, adopt: bool = False) -> Plan:
+        planned = self._plan(state, prune=prune, adopt=adopt)
+        cached = {c.package for c in planned.delete} & self.session.from_cache
+        if cached:  # never delete on the strength of a cached resolution: resolve afresh
+            self.desired = self.session.refresh(self.environment, self.branch, self.desired, cached)
+            planned = self._plan(state, prune=prune, adopt=adopt)
+        return planned
+
+    def _plan(self, state: ServerState, *, prune: bool, adopt: bool) -> Plan:
         return make_plan(
             self.desired,
             state,

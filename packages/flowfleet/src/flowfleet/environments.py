@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from flowfleet.problems import FlowfleetError, Problem
 
 POOL_PLACEHOLDERS = ("env", "type", "package")
+ENVIRONMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class Environment(BaseModel):
@@ -64,10 +65,25 @@ class Environment(BaseModel):
             )
         return value
 
+    @field_validator("single_pool")
+    @classmethod
+    def _single_pool_name(cls, value: str | None) -> str | None:
+        from flowfleet.acceptance import NAME_FIX, name_problem
+
+        why = name_problem(value) if value is not None else None
+        if why:
+            raise ValueError(f"pool name {why} ({NAME_FIX})")
+        return value
+
     @field_validator("pools")
     @classmethod
     def _known_placeholders(cls, pools: dict[str, str]) -> dict[str, str]:
-        for template in pools.values():
+        from flowfleet.acceptance import NAME_FIX, name_problem
+
+        for key, template in pools.items():
+            why = name_problem(template)
+            if why:
+                raise ValueError(f"pool name for '{key}' {why} ({NAME_FIX})")
             for _, field_name, _, _ in string.Formatter().parse(template):
                 if field_name is not None and field_name not in POOL_PLACEHOLDERS:
                     raise ValueError(
@@ -91,7 +107,18 @@ def environment_names(folder: Path) -> list[str]:
 
 
 def load_environment(folder: Path, name: str) -> Environment:
-    """Read `<folder>/<name>.toml`; any problem names the file and, where known, the line."""
+    """Read `<folder>/<name>.toml`; any problem names the file and, where known, the line.
+
+    The name is checked before any file is touched: `--env ../../x` reads nothing.
+    """
+    if not ENVIRONMENT_NAME.fullmatch(name):
+        raise FlowfleetError(
+            Problem(
+                f"environment name {name!r} is not allowed",
+                fix="use lower-case letters, digits, '-' and '_', starting with a letter "
+                "or digit (the name of a file in infra/environments/)",
+            )
+        )
     path = folder / f"{name}.toml"
     if not path.is_file():
         known = ", ".join(environment_names(folder)) or "none"
@@ -101,7 +128,12 @@ def load_environment(folder: Path, name: str) -> Environment:
                 fix=f"pick a known environment or create {path.name}",
             )
         )
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FlowfleetError(
+            Problem(f"{path}: not UTF-8 (byte {exc.start})", fix="save the file as UTF-8")
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -68,9 +68,11 @@ class Facts:
         branch: str | None = None,
         packages: Iterable[str] = (),
         environ: Mapping[str, str] | None = None,
+        image_tags: Mapping[str, str] | None = None,
     ) -> Facts:
         """Read what resolving `packages` in `environment` needs; all of this command's I/O
-        before the pure stages. Image tags are computed only if a package needs resolving."""
+        before the pure stages. Image tags are computed only if a package needs resolving;
+        `image_tags`, when given, is the command's own (lazy) copy of them."""
         environ = os.environ if environ is None else environ
         packages = sorted(set(packages))
         override = environ.get(images.IMAGE_TAG_ENV) or None
@@ -80,7 +82,13 @@ class Facts:
             known_environments=list(known_environments),
             branch=branch,
             members=workspace.members,
-            image_tags=_image_tags(workspace, environment, packages, override),
+            image_tags=(
+                {}
+                if environment.single_pool or not packages
+                else image_tags
+                if image_tags is not None
+                else _image_tags(workspace, environment, packages, override)
+            ),
             default_tag=override or DEFAULT_TAG,
             storage=_storage(workspace, environment, packages),
             env_file=str(workspace.environments_dir / f"{environment.name}.toml"),
@@ -95,6 +103,18 @@ def _image_tags(
     if override:  # no hashing needed
         return {n: override for n, m in workspace.members.items() if m.is_flow_package}
     return images.image_tags(workspace)
+
+
+def image_tags_for(
+    workspace: Workspace,
+    environment: Environment,
+    packages: Iterable[str],
+    environ: Mapping[str, str] | None = None,
+) -> Mapping[str, str]:
+    """Every flow package's image tag in `environment` (`IMAGE_TAG` wins)."""
+    environ = os.environ if environ is None else environ
+    override = environ.get(images.IMAGE_TAG_ENV) or None
+    return _image_tags(workspace, environment, sorted(set(packages)), override)
 
 
 def _storage(

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from flowfleet import branches
+from flowfleet import acceptance, branches
 from flowfleet import desired as ownership
 from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig, PendingInfra
 from flowfleet.desired import DesiredDeployment, Schedule
@@ -147,6 +147,8 @@ def _resolve_one(
         field_name = _job_variable_field(reg.config, env.name, job_problem.field)
         problem(job_problem.message, field_name, job_problem.fix)
     if problems:
+        return None
+    if not acceptance.check(deployment, config, problem):  # what the server would refuse
         return None
     return deployment.finalise()
 

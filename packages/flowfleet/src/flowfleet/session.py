@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from flowfleet import secrets
+from flowfleet import imports, secrets
 from flowfleet.cache import ResolveCache
 from flowfleet.cache import enabled as cache_enabled
+from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment, environment_names, load_environment
-from flowfleet.facts import Facts
+from flowfleet.facts import Facts, image_tags_for
 from flowfleet.loader import Fleet, load_fleet, package_of
 from flowfleet.plugins import Plugins, load_plugins
+from flowfleet.registry import Registry
 from flowfleet.resolve import Resolution, resolve
 from flowfleet.workspace import Workspace
 
@@ -21,6 +23,9 @@ from flowfleet.workspace import Workspace
 class Session:
     workspace: Workspace = field(default_factory=Workspace.find)
     plugins: Plugins | None = None
+    from_cache: set[str] = field(default_factory=set)  # packages resolved from the cache
+    _resolve_cache: ResolveCache | None = field(default=None, repr=False)
+    _tags: dict[str, LazyTags] = field(default_factory=dict, repr=False)
 
     @cached_property
     def known_environments(self) -> list[str]:
@@ -31,6 +36,8 @@ class Session:
 
     @cached_property
     def loaded_plugins(self) -> Plugins:
+        if self.plugins is None and cache_enabled():
+            imports.start()  # the cache keys a package on what it imports, from here on
         return self.plugins or load_plugins()
 
     @cached_property
@@ -57,19 +64,62 @@ class Session:
         resolution = resolve(
             self.fleet, facts, resolved=[d for deployments in hits.values() for d in deployments]
         )
-        for deployment in resolution.deployments:
-            secrets.remember([deployment.job_variables, deployment.parameters])
+        _remember_secrets(resolution.deployments)
         if cache:
             cache.store(resolution, self.fleet)
+            self.from_cache, self._resolve_cache = set(hits), cache
         return resolution
+
+    def refresh(
+        self,
+        environment: Environment,
+        branch: str | None,
+        desired: list[DesiredDeployment],
+        packages: set[str],
+    ) -> list[DesiredDeployment]:
+        """`desired`, with `packages` resolved afresh from their code instead of the cache.
+
+        Pruning calls this before it deletes a deployment of a cached package: a
+        deletion is never decided by a cached resolution. A package that fails now
+        joins `fleet.failed_packages`, which refuses the prune.
+        """
+        fresh_fleet = load_fleet(
+            self.loaded_plugins, skip=frozenset(self._package_names()) - packages
+        )
+        fresh = resolve(fresh_fleet, self.facts(environment, branch, fresh_fleet.loaded_packages))
+        _remember_secrets(fresh.deployments)
+        self.fleet.failed_packages |= fresh_fleet.failed_packages
+        self.fleet.failed_packages |= {p.package or "*" for p in fresh.problems}
+        for package in packages:  # a stale entry goes; the next run that loads it rewrites it
+            stale = _dumps(desired, package) != _dumps(fresh.deployments, package)
+            if stale and self._resolve_cache is not None:
+                self._resolve_cache.forget(package)
+        self.fleet.registries.extend(fresh_fleet.registries)
+        self.from_cache -= packages
+        kept = [d for d in desired if d.package not in packages]
+        return sorted(kept + fresh.deployments, key=lambda d: d.full_name)
 
     def facts(
         self, environment: Environment, branch: str | None, packages: Iterable[str] = ()
     ) -> Facts:
         """What resolving `packages` needs to know, read once (see facts.py)."""
         return Facts.gather(
-            self.workspace, environment, self.known_environments, branch=branch, packages=packages
+            self.workspace,
+            environment,
+            self.known_environments,
+            branch=branch,
+            packages=packages,
+            image_tags=self.image_tags(environment),
         )
+
+    def image_tags(self, environment: Environment) -> LazyTags:
+        """The environment's image tags, computed once and only when first read."""
+        if environment.name not in self._tags:
+            packages = self._package_names()
+            self._tags[environment.name] = LazyTags(
+                lambda: image_tags_for(self.workspace, environment, packages)
+            )
+        return self._tags[environment.name]
 
     def _package_names(self) -> list[str]:
         return sorted({package_of(r) for r in self.loaded_plugins.registries()})
@@ -77,5 +127,50 @@ class Session:
     def _cache(self, environment: Environment, branch: str | None) -> ResolveCache | None:
         if not cache_enabled() or self.plugins is not None:
             return None  # in-process plugin sets (tests) have no files to key by
-        versions = {i.name: i.version for i in self.loaded_plugins.info.values()}
-        return ResolveCache(self.workspace, environment, branch, versions)
+        plugins = self.loaded_plugins
+        return ResolveCache(
+            self.workspace,
+            environment,
+            branch,
+            modules={package_of(r): r.package for r in plugins.registries()},
+            plugin_versions={i.name: i.version for i in plugins.info.values()},
+            plugin_modules=[
+                getattr(p, "__name__", None) or type(p).__module__
+                for p in plugins.manager.get_plugins()
+                if not isinstance(p, Registry)
+            ],
+            known_environments=self.known_environments,
+            image_tags=self.image_tags(environment),
+        )
+
+
+class LazyTags(Mapping[str, str]):
+    """Image tags hashed on first read: a warm plan whose packages carry no image (a
+    laptop, git storage) never hashes the workspace, and one that does hashes it once
+    for the cache check and the facts together."""
+
+    def __init__(self, compute):
+        self._compute = compute
+
+    @cached_property
+    def _tags(self) -> Mapping[str, str]:
+        return self._compute()
+
+    def __getitem__(self, package: str) -> str:
+        return self._tags[package]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tags)
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+
+def _remember_secrets(deployments: list[DesiredDeployment]) -> None:
+    for deployment in deployments:
+        secrets.remember([deployment.job_variables, deployment.parameters])
+
+
+def _dumps(deployments: list[DesiredDeployment], package: str) -> list[tuple[str, dict]]:
+    """A package's deployments as compared: names and labels (which carry the spec hash)."""
+    return [(d.full_name, d.labels) for d in deployments if d.package == package]

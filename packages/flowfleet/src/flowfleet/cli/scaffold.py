@@ -7,6 +7,7 @@ import re
 import typer
 
 from flowfleet.cli import app, fail
+from flowfleet.plugins import load_plugins
 from flowfleet.session import Session
 
 PYPROJECT = """\
@@ -81,6 +82,9 @@ def new(
             f"team name '{team}' must be lower case letters, digits and dashes (a letter "
             f"first, single dashes between words, at most {MAX_TEAM_LENGTH} characters)"
         )
+    known = load_plugins().infra_types.names
+    if infra not in known:  # also keeps anything but a known name out of the pyproject
+        raise fail(f"unknown infra type {infra!r} (known: {', '.join(known)})")
     workspace = Session().workspace
     target = workspace.root / "flows" / team
     if target.exists():
