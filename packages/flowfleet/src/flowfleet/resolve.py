@@ -139,6 +139,8 @@ def _resolve_one(
             fix=f"fix or uninstall the plugin '{plugin}'; nothing is deployed until then",
         )
         return None
+    if not acceptance.check(deployment, config, problem):  # what the server would refuse
+        return None
     # Laptop mode (single_pool) runs every type on one process pool: nothing to check.
     jobs = (
         [] if env.single_pool else check_job(infra, placement.pool_type, deployment.job_variables)
@@ -147,8 +149,6 @@ def _resolve_one(
         field_name = _job_variable_field(reg.config, env.name, job_problem.field)
         problem(job_problem.message, field_name, job_problem.fix)
     if problems:
-        return None
-    if not acceptance.check(deployment, config, problem):  # what the server would refuse
         return None
     return deployment.finalise()
 
