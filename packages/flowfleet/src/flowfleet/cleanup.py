@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flowfleet.apply import Report, apply_plan
-from flowfleet.client import api_url_for, prefect_client
+from flowfleet.client import ApiClient, api_url_for
 from flowfleet.errors import describe_error
 from flowfleet.observed import ServerState, read_server_state
 from flowfleet.plan import Change, Plan
@@ -60,7 +60,7 @@ async def prune_branches(
     """Delete this project's branch deployments in `env` whose branch `select` picks."""
     environment = session.environment(env)
     api_url = api_url_for(environment)
-    async with client or prefect_client(api_url) as active:
+    async with client or ApiClient(api_url) as active:
         try:
             state = await read_server_state(active, api_url)
         except Exception as exc:

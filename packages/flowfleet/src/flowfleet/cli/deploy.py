@@ -14,6 +14,7 @@ from flowfleet import branches, engine
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
+from flowfleet.client import resolve_target
 from flowfleet.engine import Target
 from flowfleet.render import Output, render_plan, render_report
 from flowfleet.session import Session
@@ -59,6 +60,12 @@ def progress(total: int):
     return line, lambda: None
 
 
+def announce(target: Target) -> Target:
+    """Say which server this run talks to and why that one (never a credential), on stderr."""
+    print(resolve_target(target.environment).describe(), file=sys.stderr, flush=True)
+    return target
+
+
 def finish(report: Report, output: Output) -> None:
     render_report(report, output, console())
     if report.aborted:
@@ -79,7 +86,7 @@ def plan(
     ),
 ) -> None:
     """Compare what the environment should hold with its Prefect server; change nothing."""
-    target = Target.load(env, branch=branch, prefetch=True)
+    target = announce(Target.load(env, branch=branch, prefetch=True))
     result = asyncio.run(engine.plan(target, prune=prune, adopt=adopt))
     render_plan(result, output, console())
     if result.blockers:
@@ -105,7 +112,7 @@ def deploy(
     ),
 ) -> None:
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
-    target = Target.load(env, branch=branch, prefetch=True)
+    target = announce(Target.load(env, branch=branch, prefetch=True))
 
     async def run():
         step, stop = progress(len(target.desired))
@@ -137,7 +144,7 @@ def pools(
     branch: str | None = BRANCH,
 ) -> None:
     """Create the work pools the environment's deployments need, from their infra types."""
-    rows = asyncio.run(engine.pools(Target.load(env, branch=branch), update=update))
+    rows = asyncio.run(engine.pools(announce(Target.load(env, branch=branch)), update=update))
     for name, status, details in rows:
         print(f"{status:8} {name}: {details}")
     failed = [
@@ -177,7 +184,7 @@ def prune(
     if live_branches and not stale_branches:
         raise fail("--live-branches goes with --stale-branches")
     if not (branch or stale_branches):
-        finish(asyncio.run(engine.prune(Target.load(env))), output)
+        finish(asyncio.run(engine.prune(announce(Target.load(env)))), output)
         return
     session = Session()
     if branch:
@@ -190,4 +197,5 @@ def prune(
         else:
             live = branches.live_branches_from_git(session.workspace.root, remote)
         select = stale_selector(live, session.environment(env).default_branch)
+    print(resolve_target(session.environment(env)).describe(), file=sys.stderr, flush=True)
     finish(asyncio.run(prune_branches(session, env, select)), output)
