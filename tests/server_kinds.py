@@ -31,6 +31,7 @@ from flowfleet.devpostgres import Postgres
 from flowfleet.devserver import HOST, LocalServer, free_port, start_server
 
 AUTH_STRING = "admin:s3cret-pass"
+START_TIMEOUT = 240  # seconds: a fresh server's migrations took 99 s on the shared 2 cores
 BOTH_DATABASES = pytest.mark.parametrize("db_server", ["sqlite", "postgresql"], indirect=True)
 
 
@@ -59,7 +60,7 @@ def postgres_server(
         tmp_path_factory.mktemp("prefect-postgres"),
         database_url=postgres_cluster.url,
         settings={"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "3"},
-        timeout=180,
+        timeout=START_TIMEOUT,
     )
     try:
         yield server
@@ -81,6 +82,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServe
         tmp_path_factory.mktemp("prefect-auth"),
         services=False,
         settings={"PREFECT_SERVER_API_AUTH_STRING": AUTH_STRING},
+        timeout=START_TIMEOUT,
     )
     try:
         yield server

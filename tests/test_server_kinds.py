@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, run_cli
 from disk_project import LAUNCHER, DiskProject, error_lines
 from flowfleet.devserver import LocalServer, free_port, start_server
-from server_kinds import AUTH_STRING, CloudGateway
+from server_kinds import AUTH_STRING, START_TIMEOUT, CloudGateway
 from snapshots import snapshot
 
 pytestmark = pytest.mark.server
@@ -77,7 +77,9 @@ def snapshot_with_auth(api_url: str) -> set[str]:
 @pytest.fixture(scope="module")
 def cloud_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """The real server behind the gateway: its own, so the example fleet meets nothing."""
-    server = start_server(tmp_path_factory.mktemp("cloud-upstream"), services=False)
+    server = start_server(
+        tmp_path_factory.mktemp("cloud-upstream"), services=False, timeout=START_TIMEOUT
+    )
     try:
         yield server
     finally:
@@ -169,15 +171,18 @@ def run_without_exports(project: DiskProject, *args: str) -> subprocess.Complete
 
 
 def write_profile(home: Path, api_url: str) -> None:
+    """A profile as `prefect config set` writes it: the server and its auth string."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "profiles.toml").write_text(
         f'active = "team"\n[profiles.team]\nPREFECT_API_URL = "{api_url}"\n'
+        f'PREFECT_API_AUTH_STRING = "{AUTH_STRING}"\n'
     )
 
 
 def test_a_profile_is_targeted_when_nothing_else_names_a_server(
-    prefect_server: LocalServer, tmp_path: Path
+    auth_server: LocalServer, tmp_path: Path
 ) -> None:
+    prefect_server = auth_server  # the profile carries its auth string too
     project = DiskProject(tmp_path / "profile", prefect_server.api_url, flows=1, per_flow=1)
     env_file = project.root / "infra" / "environments" / "test.toml"
     env_file.write_text(env_file.read_text().replace(f'api_url = "{prefect_server.api_url}"\n', ""))
@@ -190,8 +195,11 @@ def test_a_profile_is_targeted_when_nothing_else_names_a_server(
     assert "nothing names a server" in line and "PREFECT_API_URL" in line, line
 
     write_profile(home, prefect_server.api_url)
+    pools = run_without_exports(project, "pools", "--env", "test")
+    assert pools.returncode == 0, pools.stdout + pools.stderr
     planned = run_without_exports(project, "plan", "--env", "test", "--output", "json")
     assert planned.returncode == 0, planned.stderr
+    assert AUTH_STRING not in planned.stdout + planned.stderr
     profile = home / "profiles.toml"
     assert (
         f"Prefect API: {prefect_server.api_url} (from Prefect profile 'team' ({profile}))"
