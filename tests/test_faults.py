@@ -21,6 +21,7 @@ import pytest
 from disk_project import DiskProject, error_lines
 from flowfleet.devserver import LocalServer, free_port, start_server
 from misbehaving import Proxy
+from server_kinds import START_TIMEOUT
 from snapshots import create_pool, hand_made, snapshot
 
 pytestmark = pytest.mark.server
@@ -34,7 +35,9 @@ class KillableServer:
     def __init__(self, home: Path, database_url: str | None = None):
         self.home = home
         self.database_url = database_url
-        self.server: LocalServer = start_server(home, services=False, database_url=database_url)
+        self.server: LocalServer = start_server(
+            home, services=False, database_url=database_url, timeout=START_TIMEOUT
+        )
         self.kills = 0
 
     @property
@@ -51,7 +54,11 @@ class KillableServer:
         assert self.server.process is not None
         self.server.process.wait(30)
         self.server = start_server(
-            self.home, self.server.port, services=False, database_url=self.database_url
+            self.home,
+            self.server.port,
+            services=False,
+            database_url=self.database_url,
+            timeout=START_TIMEOUT,
         )
 
     def stop(self) -> None:

@@ -52,8 +52,9 @@ class PrefectSettings:
 def load() -> PrefectSettings:
     """Prefect's view of the connection settings; cheap unless a file could set one."""
     files = setting_files()
-    if not files:
-        return _from_environment()
+    from_files = {variable for variables in files.values() for variable in variables}
+    if all(os.environ.get(variable) not in (None, "") for variable in from_files):
+        return _from_environment()  # the environment wins over every file: no import
     return _from_prefect(files)
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from flowfleet import branches
+from flowfleet import branches, naming
 from flowfleet import desired as ownership
 from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig, PendingInfra
 from flowfleet.desired import DesiredDeployment, Schedule
@@ -166,7 +166,7 @@ def _resolve_one(
     # A branch deployment (branch_deployments, off the default branch) gets its own
     # name, paused schedules and a branch label, so it never meets another branch's.
     lane = branches.lane(env, ctx.branch)
-    name = branches.deployment_name(config.name, lane) if lane else config.name
+    name = naming.server_name(env, config.name, ctx.branch)
     lane_labels = {ownership.BRANCH: lane} if lane else {}
 
     member = ctx.workspace.member(package)

@@ -20,7 +20,7 @@ app = typer.Typer(
 
 
 # Each module adds its commands to `app` when imported.
-COMMAND_MODULES = ("inspect", "scaffold", "deploy", "images")
+COMMAND_MODULES = ("inspect", "scaffold", "deploy", "images", "run")
 
 
 def _register_commands() -> None:
