@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import os
 import ssl
 import time
 import uuid
@@ -51,8 +52,6 @@ def resolve_target(environment: Environment, settings: PrefectSettings | None = 
        profile, in Prefect's order;
     4. nothing: an error. flowfleet never falls back to a default or ephemeral server.
     """
-    import os
-
     settings = settings or prefect_settings.load()
     exported = os.environ.get("PREFECT_API_URL")
     if exported:

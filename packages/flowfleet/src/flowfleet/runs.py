@@ -20,7 +20,7 @@ async def start_run(client: Any, full_name: str, parameters: dict[str, Any]) -> 
     """Create a flow run of `full_name` (`flow/deployment`) with `parameters`."""
     from prefect.client.schemas.actions import DeploymentFlowRunCreate
     from prefect.client.schemas.objects import FlowRun
-    from prefect.states import Scheduled
+    from prefect.states import Scheduled, to_state_create
 
     flow, _, name = full_name.partition("/")
     path = f"/deployments/name/{quote(flow, safe='')}/{quote(name, safe='')}"
@@ -28,7 +28,7 @@ async def start_run(client: Any, full_name: str, parameters: dict[str, Any]) -> 
     if found.status_code == 404:
         raise FlowfleetError(f"deployment {full_name} not found on {client.api_url}")
     found.raise_for_status()
-    body = DeploymentFlowRunCreate(parameters=parameters, state=Scheduled().to_state_create())
+    body = DeploymentFlowRunCreate(parameters=parameters, state=to_state_create(Scheduled()))
     created = await send_write(
         client,
         "POST",
