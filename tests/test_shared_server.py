@@ -15,8 +15,10 @@ def share_one_server(fleet: DeployFleet, pattern: str = "{name}-{env}") -> None:
         path.write_text(f'deployment_name = "{pattern}"\n' + path.read_text())
 
 
-def test_two_environments_deploy_side_by_side_and_prune_only_their_own(prefect_server, tmp_path):
-    fleet = DeployFleet(tmp_path, prefect_server.api_url)
+# PostgreSQL: what a self-hosted server shared by dev and prod runs on.
+@pytest.mark.parametrize("db_server", ["postgresql"], indirect=True)
+def test_two_environments_deploy_side_by_side_and_prune_only_their_own(db_server, tmp_path):
+    fleet = DeployFleet(tmp_path, db_server.api_url)
     fleet.add("etl")
     fleet.add("sync")
     # Without a pattern, the second environment meets the first one's deployments.
