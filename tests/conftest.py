@@ -15,6 +15,7 @@ from fleet_sandbox import Sandbox
 from flowfleet.devserver import LocalServer, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["server_kinds"]  # PostgreSQL, basic-auth and Cloud-shaped servers
 
 
 @pytest.fixture(scope="session")

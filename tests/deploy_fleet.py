@@ -17,6 +17,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
 from flowfleet import DeploymentConfig, Registry, engine
+from flowfleet.client import ApiClient
 from flowfleet.engine import Target
 from flowfleet.plugins import load_plugins
 from flowfleet.session import Session
@@ -87,9 +88,10 @@ class DeployFleet:
         session = Session(workspace=self.workspace, plugins=plugins)
         return Target.load(env, session, branch, prefetch=prefetch)
 
-    def client(self, counter: WriteCounter | None = None) -> PrefectClient:
+    def client(self, counter: WriteCounter | None = None) -> ApiClient:
+        """flowfleet's own client, as the CLI uses it, with a write counter hooked in."""
         hooks = {"request": [counter]} if counter else {}
-        return PrefectClient(api=self.api_url, httpx_settings={"event_hooks": hooks})
+        return ApiClient(self.api_url, httpx_settings={"event_hooks": hooks})
 
     def deploy(
         self,

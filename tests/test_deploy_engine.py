@@ -21,13 +21,14 @@ from flowfleet import desired as ownership
 from flowfleet.observed import ServerState
 from flowfleet.plan import make_plan
 from flowfleet.problems import FlowfleetError
+from server_kinds import BOTH_DATABASES
 
 pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def fleet(prefect_server, tmp_path) -> DeployFleet:
-    return DeployFleet(tmp_path, prefect_server.api_url)
+def fleet(db_server, tmp_path) -> DeployFleet:
+    return DeployFleet(tmp_path, db_server.api_url)
 
 
 def scheduled_run_ids(api_url: str, deployment_ids: list) -> set[str]:
@@ -85,6 +86,7 @@ def test_first_deploy_creates_everything_and_a_redeploy_writes_nothing(fleet):
     assert runs_before <= scheduled_run_ids(fleet.api_url, ids)
 
 
+@BOTH_DATABASES
 def test_changing_one_field_updates_exactly_that_deployment(fleet):
     fleet.add("a", cron="0 1 * * *")
     fleet.add("b", cron="0 2 * * *")
@@ -161,6 +163,7 @@ def hand_made(api_url: str, flow_name: str, name: str, pool: str | None = None) 
     return asyncio.run(create())
 
 
+@BOTH_DATABASES
 def test_prune_deletes_removed_flow_only(fleet):
     fleet.add("keep", environments=["test"])
     fleet.add("gone", environments=["test"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from disk_project import DiskProject, error_lines
 from flowfleet.devserver import LocalServer, free_port, start_server
 from misbehaving import Proxy
+from server_kinds import START_TIMEOUT
 from snapshots import create_pool, hand_made, snapshot
 
 pytestmark = pytest.mark.server
@@ -30,9 +32,12 @@ FLOWS, PER_FLOW = 12, 5  # 60 deployments
 class KillableServer:
     """A server this module started, killed with SIGKILL and restarted on the same DB."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, database_url: str | None = None):
         self.home = home
-        self.server: LocalServer = start_server(home, services=False)
+        self.database_url = database_url
+        self.server: LocalServer = start_server(
+            home, services=False, database_url=database_url, timeout=START_TIMEOUT
+        )
         self.kills = 0
 
     @property
@@ -48,15 +53,28 @@ class KillableServer:
     def restart(self) -> None:
         assert self.server.process is not None
         self.server.process.wait(30)
-        self.server = start_server(self.home, self.server.port, services=False)
+        self.server = start_server(
+            self.home,
+            self.server.port,
+            services=False,
+            database_url=self.database_url,
+            timeout=START_TIMEOUT,
+        )
 
     def stop(self) -> None:
         self.server.stop()
 
 
 @pytest.fixture(scope="module")
-def killable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KillableServer]:
-    server = KillableServer(tmp_path_factory.mktemp("fault-server"))
+def killable(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KillableServer]:
+    """SQLite; a test parametrised with "postgresql" runs on a PostgreSQL database too."""
+    database_url = None
+    if getattr(request, "param", "sqlite") == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        database_url = cluster.create_database(f"faults_{uuid.uuid4().hex[:8]}")
+    server = KillableServer(tmp_path_factory.mktemp("fault-server"), database_url)
     try:
         yield server
     finally:
@@ -174,6 +192,7 @@ def _deletes_killer(server: KillableServer, n: int):
     return hook
 
 
+@pytest.mark.parametrize("killable", ["sqlite", "postgresql"], indirect=True)
 def test_kill_while_creating_flows_converges(
     killable: KillableServer, proxy: Proxy, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from deploy_fleet import DeployFleet, WriteCounter
 from flowfleet import desired as ownership
 from flowfleet import engine, hookimpl
 from flowfleet.problems import FlowfleetError
+from server_kinds import BOTH_DATABASES
 
 pytestmark = pytest.mark.server
 
@@ -24,17 +25,18 @@ def updated(fleet: DeployFleet) -> dict[str, str]:
     return {name: str(d.updated) for name, d in fleet.server_deployments().items()}
 
 
+@BOTH_DATABASES
 def test_two_projects_with_the_same_flow_names_never_overwrite_or_prune_each_other(
-    prefect_server, tmp_path
+    db_server, tmp_path
 ):
-    first = DeployFleet(tmp_path / "first", prefect_server.api_url)
+    first = DeployFleet(tmp_path / "first", db_server.api_url)
     first.add("etl", cron="0 1 * * *")
     first.add("sync", cron="0 2 * * *")
     _, report = first.deploy()
     assert report.ok
     before = updated(first)
 
-    second = DeployFleet(tmp_path / "second", prefect_server.api_url)
+    second = DeployFleet(tmp_path / "second", db_server.api_url)
     second.uid = first.uid  # the same flow names, another project
     second.add("etl", cron="0 9 * * *")  # would overwrite first's etl
     second.add("own", cron="0 3 * * *")

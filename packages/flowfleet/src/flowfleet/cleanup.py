@@ -12,7 +12,7 @@ from typing import Any
 
 from flowfleet import engine
 from flowfleet.apply import Report
-from flowfleet.client import api_url_for, prefect_client
+from flowfleet.client import ApiClient, api_url_for
 from flowfleet.observed import ServerState
 from flowfleet.plan import Change, Plan
 from flowfleet.problems import FlowfleetError, Problem
@@ -65,5 +65,5 @@ async def prune_branches(
         return cleanup_plan(state, project=project, environment=env, select=select).delete
 
     return await engine.apply_deletes(
-        api_url, env, project, deletes, client=client or prefect_client(api_url)
+        api_url, env, project, deletes, client=client or ApiClient(api_url)
     )

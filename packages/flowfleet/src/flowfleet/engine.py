@@ -11,7 +11,7 @@ from typing import Any
 
 from flowfleet import branches, gitstorage
 from flowfleet.apply import Outcome, Report, apply_plan
-from flowfleet.client import HttpReader, api_url_for, prefect_client
+from flowfleet.client import ApiClient, api_url_for
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
 from flowfleet.errors import describe_error
@@ -77,12 +77,10 @@ class Target:
         return have.branch == self.lane
 
     def client(self) -> Any:
-        """Prefect's client, for writes."""
-        return prefect_client(self.api_url)
+        """flowfleet's one HTTP client (flowfleet.client), for reads and writes alike."""
+        return ApiClient(self.api_url)
 
-    def reader(self) -> Any:
-        """A plain-HTTP client, for reads: no `import prefect` when nothing changes."""
-        return HttpReader(self.api_url)
+    reader = client
 
     def plan(self, state: ServerState, *, prune: bool = False, adopt: bool = False) -> Plan:
         planned = self._plan(state, prune=prune, adopt=adopt)
@@ -142,8 +140,7 @@ async def deploy(
 ) -> tuple[Plan, Report | None]:
     """Plan, then apply unless dry-run or blocked. The report is None when nothing ran.
 
-    Reads and writes go through one plain-HTTP client (see `HttpReader` for why not
-    Prefect's); a given `client` serves both.
+    Reads and writes go through flowfleet's one HTTP client; a given `client` serves both.
     """
     async with client or target.reader() as reader:
         state = await target.read(reader)

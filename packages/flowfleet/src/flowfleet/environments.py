@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from flowfleet import naming
 from flowfleet.problems import FlowfleetError, Problem
 
 POOL_PLACEHOLDERS = ("env", "type", "package")
@@ -55,6 +56,16 @@ class Environment(BaseModel):
     base_image: str | None = Field(
         default=None, description="the shared runtime image of git-storage deployments"
     )
+    deployment_name: str = Field(
+        default=naming.DEFAULT,
+        description="names on the server: {name}, {env}, {branch}; e.g. '{name}-{env}' "
+        "lets environments share one server",
+    )
+
+    @field_validator("deployment_name")
+    @classmethod
+    def _name_pattern(cls, value: str) -> str:
+        return naming.check_pattern(value)
 
     @field_validator("git_repository")
     @classmethod

@@ -36,14 +36,36 @@ def describe_error(exc: BaseException, api_url: str | None = None) -> str:
         except ValueError:
             detail = exc.response.text[:200]
         # Never the request body: Prefect's 422 answer echoes it, secrets and all.
-        return one_line(
+        line = one_line(
             f"{exc.request.method} {exc.request.url} answered {exc.response.status_code}: {detail}"
         )[:500]
+        return line + auth_hint(exc.request, exc.response.status_code)
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out talking to {api_url}"
     if isinstance(exc, httpx.TransportError | ConnectionError | OSError):
         return one_line(f"cannot reach the Prefect API at {api_url} ({type(exc).__name__}: {exc})")
     return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def auth_hint(request: Any, status: int) -> str:
+    """For a refused credential: which setting to check (its name, never its value)."""
+    if status != 401:
+        return ""
+    sent = request.headers.get("Authorization", "")
+    if sent.startswith("Basic "):
+        return " (the server refused PREFECT_API_AUTH_STRING: check it)"
+    if sent.startswith("Bearer "):
+        return " (the server refused PREFECT_API_KEY: check it)"
+    return (
+        " (no credentials were sent: set PREFECT_API_AUTH_STRING for a server with basic "
+        "auth, or PREFECT_API_KEY for Prefect Cloud)"
+    )
+
+
+def auth_failure(exc: BaseException) -> bool:
+    """True when the server refused the credentials: every other call would fail too."""
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) == 401
 
 
 def server_unavailable(exc: BaseException) -> bool:

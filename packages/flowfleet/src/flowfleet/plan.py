@@ -216,7 +216,11 @@ def _foreign_owner(have: ObservedDeployment, project: str, environment: str) -> 
     if have.labels.get(ownership.PROJECT) != project:
         return f"managed by project '{have.labels.get(ownership.PROJECT)}'"
     if have.environment != environment:
-        return f"managed by environment '{have.environment}'"
+        return (
+            f"managed by environment '{have.environment}' (environments that share a server "
+            f'need their own names: set deployment_name = "{{name}}-{{env}}" in '
+            f"infra/environments/{environment}.toml)"
+        )
     return None
 
 

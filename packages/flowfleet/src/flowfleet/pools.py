@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flowfleet.client import send_write
 from flowfleet.desired import DesiredDeployment
-from flowfleet.errors import describe_error
+from flowfleet.errors import auth_failure, describe_error, server_unavailable
 from flowfleet.plugins import InfraTypes
+from flowfleet.problems import FlowfleetError
 
 
 @dataclass(frozen=True)
@@ -49,41 +51,50 @@ async def ensure_pools(
     """Create missing pools; leave existing ones alone unless `update`.
 
     Returns (pool, status, details) rows; status is created, updated, exists or failed.
+    `client` is flowfleet's `ApiClient`; Prefect's schemas build the bodies. Refused
+    credentials or a server that is gone stop the whole command with one line: every
+    other pool would fail the same way.
     """
+    from urllib.parse import quote
+
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
-    from prefect.exceptions import ObjectNotFound
 
     rows = []
     for pool in pools:
+        path = f"/work_pools/{quote(pool.name, safe='')}"
         try:
-            try:
-                existing = await client.read_work_pool(pool.name)
-            except ObjectNotFound:
-                existing = None
+            found = await client.request("GET", path)
+            if found.status_code != 404:
+                found.raise_for_status()
+            existing = None if found.status_code == 404 else found.json()
             if existing is None:
-                await client.create_work_pool(
-                    WorkPoolCreate(
-                        name=pool.name,
-                        type=pool.type,
-                        base_job_template=pool.base_job_template(infra_types),
-                    )
+                body = WorkPoolCreate(
+                    name=pool.name,
+                    type=pool.type,
+                    base_job_template=pool.base_job_template(infra_types),
                 )
+                await send_write(client, "POST", "/work_pools/", json=_json(body))
                 rows.append((pool.name, "created", f"type {pool.type}"))
-            elif existing.type != pool.type:
+            elif existing["type"] != pool.type:
                 rows.append(
                     (
                         pool.name,
                         "failed",
-                        f"exists with type '{existing.type}', needs '{pool.type}'",
+                        f"exists with type '{existing['type']}', needs '{pool.type}'",
                     )
                 )
             elif update:
-                await client.update_work_pool(
-                    pool.name, WorkPoolUpdate(base_job_template=pool.base_job_template(infra_types))
-                )
+                body = WorkPoolUpdate(base_job_template=pool.base_job_template(infra_types))
+                await send_write(client, "PATCH", path, json=_json(body))
                 rows.append((pool.name, "updated", "base job template replaced"))
             else:
                 rows.append((pool.name, "exists", "left alone (pass --update to refresh)"))
         except Exception as exc:
+            if auth_failure(exc) or server_unavailable(exc):
+                raise FlowfleetError(f"work pools: {describe_error(exc, api_url)}") from None
             rows.append((pool.name, "failed", describe_error(exc, api_url)))
     return rows
+
+
+def _json(body: Any) -> dict[str, Any]:
+    return body.model_dump(mode="json", exclude_unset=True)

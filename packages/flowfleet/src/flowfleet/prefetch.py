@@ -16,7 +16,7 @@ import asyncio
 import threading
 import time
 
-from flowfleet.client import HttpReader
+from flowfleet.client import ApiClient
 from flowfleet.observed import ServerState, read_server_state
 
 MAX_AGE_S = 30.0
@@ -38,7 +38,7 @@ class ServerPrefetch:
 
     def _run(self) -> None:
         async def read() -> ServerState:
-            async with HttpReader(self.api_url) as reader:
+            async with ApiClient(self.api_url) as reader:
                 return await read_server_state(reader, self.api_url)
 
         try:

@@ -89,6 +89,7 @@ def plan_markdown(plan: Plan) -> str:
         else f"{len(plan.unchanged)} unchanged"
         for s in SECTIONS
     )
+    counts += f", {len(plan.conflicts)} conflicts, {len(plan.blockers)} blockers"
     lines = [f"### flowfleet plan for `{plan.environment}`", "", counts, ""]
     rows = plan.create + plan.update + plan.delete + plan.conflicts
     if rows:
@@ -122,7 +123,8 @@ def plan_table(plan: Plan, console: Console) -> None:
     console.print(table)
     console.print(
         f"{len(plan.create)} to create, {len(plan.update)} to update, "
-        f"{len(plan.delete)} to delete, {len(plan.unchanged)} unchanged."
+        f"{len(plan.delete)} to delete, {len(plan.unchanged)} unchanged, "
+        f"{len(plan.conflicts)} conflicts, {len(plan.blockers)} blockers."
     )
 
 

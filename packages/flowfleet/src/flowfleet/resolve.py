@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from flowfleet import acceptance, branches
+from flowfleet import acceptance, branches, naming
 from flowfleet import desired as ownership
 from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig, PendingInfra
 from flowfleet.desired import DesiredDeployment, Schedule
@@ -263,7 +263,7 @@ def _deployment(
     branch's."""
     env = ctx.facts.environment
     lane = branches.lane(env, ctx.facts.branch)
-    name = branches.deployment_name(config.name, lane) if lane else config.name
+    name = naming.server_name(env, config.name, ctx.facts.branch)
     lane_labels = {ownership.BRANCH: lane} if lane else {}
     deployment = DesiredDeployment(
         package=package,

@@ -14,6 +14,7 @@ from flowfleet import branches, engine, render_github
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
+from flowfleet.client import resolve_target
 from flowfleet.engine import Target
 from flowfleet.problems import FlowfleetError
 from flowfleet.render import Output, render_plan, render_report
@@ -72,6 +73,12 @@ def load_target(env: str, branch: str | None, output: Output, command: str) -> T
         raise
 
 
+def announce(target: Target) -> Target:
+    """Say which server this run talks to and why that one (never a credential), on stderr."""
+    print(resolve_target(target.environment).describe(), file=sys.stderr, flush=True)
+    return target
+
+
 def finish(report: Report, output: Output | None) -> None:
     """Print the report (unless `output` is None: printed already) and fail if it failed."""
     if output is not None:
@@ -94,7 +101,7 @@ def plan(
     ),
 ) -> None:
     """Compare what the environment should hold with its Prefect server; change nothing."""
-    target = load_target(env, branch, output, "plan")
+    target = announce(load_target(env, branch, output, "plan"))
     result = asyncio.run(engine.plan(target, prune=prune, adopt=adopt))
     if output is Output.github:
         built = render_github.built_packages()
@@ -124,7 +131,7 @@ def deploy(
     ),
 ) -> None:
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
-    target = load_target(env, branch, output, "deploy")
+    target = announce(load_target(env, branch, output, "deploy"))
 
     async def run():
         step, stop = progress(len(target.desired))
@@ -164,7 +171,7 @@ def pools(
     branch: str | None = BRANCH,
 ) -> None:
     """Create the work pools the environment's deployments need, from their infra types."""
-    rows = asyncio.run(engine.pools(Target.load(env, branch=branch), update=update))
+    rows = asyncio.run(engine.pools(announce(Target.load(env, branch=branch)), update=update))
     for name, status, details in rows:
         print(f"{status:8} {name}: {details}")
     failed = [
@@ -204,7 +211,7 @@ def prune(
     if live_branches and not stale_branches:
         raise fail("--live-branches goes with --stale-branches")
     if not (branch or stale_branches):
-        finish(asyncio.run(engine.prune(Target.load(env))), output)
+        finish(asyncio.run(engine.prune(announce(Target.load(env)))), output)
         return
     session = Session()
     if branch:
@@ -217,4 +224,5 @@ def prune(
         else:
             live = branches.live_branches_from_git(session.workspace.root, remote)
         select = stale_selector(live, session.environment(env).default_branch)
+    print(resolve_target(session.environment(env)).describe(), file=sys.stderr, flush=True)
     finish(asyncio.run(prune_branches(session, env, select)), output)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from flowfleet.client import prefect_client
+from flowfleet.client import ApiClient
 from flowfleet.local.errors import StepFailed
 from flowfleet.local.progress import Waiting
+from flowfleet.problems import FlowfleetError
+from flowfleet.runs import follow, start_run
 
 
 async def run_deployment(
@@ -25,25 +26,18 @@ async def run_deployment(
 
     `check()` runs on every poll and may raise (for example when the worker died).
     """
-    async with prefect_client(api_url) as client:
+    async with ApiClient(api_url) as client:
         try:
-            deployment = await client.read_deployment_by_name(full_name)
-        except Exception as exc:
-            raise StepFailed(f"deployment {full_name} not found on {api_url}: {exc}") from None
-        run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+            run = await start_run(client, full_name, parameters)
+        except FlowfleetError as exc:
+            raise StepFailed(str(exc)) from None
         waiting = Waiting(f"flow run {run.name} of {full_name}")
-        while waiting.elapsed < timeout:
-            run = await client.read_flow_run(run.id)
-            state = run.state
-            if state is not None and state.is_final():
-                waiting.done(state.name)
-                return run
-            waiting.tick(state.name if state else "creating")
-            check()
-            await asyncio.sleep(poll)
-        state_name = run.state.name if run.state else "unknown"
+        final = await follow(
+            client, run, timeout=timeout, poll=poll, on_state=waiting.tick, check=check
+        )
+        if final is not None:
+            waiting.done(final.state.name)
+            return final
         raise StepFailed(
-            f"flow run {run.name} of {full_name} did not finish in {timeout:.0f}s "
-            f"(state: {state_name})",
-            log_hint,
+            f"flow run {run.name} of {full_name} did not finish in {timeout:.0f}s", log_hint
         )

@@ -39,7 +39,8 @@ class StateDir:
 
     def prefect_env(self, api_url: str, **settings: str) -> dict[str, str]:
         """This process's environment minus the user's PREFECT_* settings, pointed at `api_url`."""
-        keep = ("PREFECT_API_KEY",)  # a remote environment's worker needs it; never written
+        # A remote environment's worker needs its credential; never written.
+        keep = ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") or k in keep}
         env.update(PREFECT_HOME=str(self.home), PREFECT_API_URL=api_url, **settings)
         return env
