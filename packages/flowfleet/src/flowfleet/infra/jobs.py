@@ -143,12 +143,19 @@ async def _configuration(
 ) -> Any:
     from prefect.client.orchestration import PrefectClient
 
-    from flowfleet.client import prefect_client
+    from flowfleet.client import Connection
 
     build = worker_class.job_configuration.from_template_and_values
     if server is None:
         return await build(template, values, client=PrefectClient(api=UNUSED_API))
-    async with prefect_client(server) as client:
+    # The worker's own code resolves block and variable references with Prefect's client;
+    # it gets flowfleet's connection (credential, TLS, headers) so it reaches the same server.
+    connection = Connection.to(server)
+    headers = dict(connection.headers)
+    if connection.auth_header:
+        headers["Authorization"] = connection.auth_header
+    httpx_settings = {"headers": headers, "verify": connection.verify}
+    async with PrefectClient(api=server, httpx_settings=httpx_settings) as client:
         return await build(template, values, client=client)
 
 
