@@ -10,7 +10,7 @@ STATE := .state
 # pytest workers for `make test` / `make test-fast`: one test file per worker at a time,
 # so a file's module-scoped servers and fixtures start once. JOBS=1 runs in one process.
 JOBS ?= 2
-PYTEST = $(RUN) pytest -v $(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadfile)
+PYTEST = $(RUN) pytest -v $(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadfile --no-loadscope-reorder)
 PORT ?= 4200
 # Server, worker and demo run: PID files, logs and the SQLite DB live in $(STATE).
 LOCAL = $(RUN) python -m flowfleet.local --state $(STATE) --port $(PORT)

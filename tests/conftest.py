@@ -119,3 +119,15 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     """A test that uses the session server is a server test, marked or not."""
     if "prefect_server" in getattr(item, "fixturenames", ()):
         item.add_marker(pytest.mark.server)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with `slow` tests first, then those with `server` tests, each file kept whole:
+    `make test` hands files to its workers in this order (`--no-loadscope-reorder`), so the
+    short files fill in at the end instead of one long file running alone."""
+    rank: dict[Path, int] = {}
+    for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
+        mine = 0 if "slow" in marks else 1 if "server" in marks else 2
+        rank[item.path] = min(rank.get(item.path, 2), mine)
+    items.sort(key=lambda item: rank[item.path])
