@@ -83,8 +83,8 @@ CASES = [
         {"work_pool": "ecs-prod", "job_variables": {"cpu": "1024", "memory": 2048, "vpc_id": "v"}},
         {
             "name": '"nightly"',
-            "infra": "EcsTask(memory=2048)",
-            "job_variables": '{"cpu": "1024", "vpc_id": "v"}',
+            "infra": 'EcsTask(memory=2048, vpc_id="v")',
+            "job_variables": '{"cpu": "1024"}',
         },
     ),
     (

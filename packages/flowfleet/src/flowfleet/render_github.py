@@ -67,7 +67,7 @@ def image_rows(
 
 
 def _image_moved(change: Change) -> bool:
-    jobs = change.changes.get("job_variables") or {}
+    jobs = change.changes_json().get("job_variables") or {}
     return (jobs.get("from") or {}).get("image") != (jobs.get("to") or {}).get("image")
 
 
@@ -256,7 +256,7 @@ def _details_text(change: Change) -> str:
     if change.action == "create":
         return f"on `{change.work_pool}`" if change.work_pool else ""
     parts = []
-    for field, pair in secrets.mask(change.changes).items():
+    for field, pair in secrets.mask(change.changes_json()).items():
         before, after = pair.get("from"), pair.get("to")
         if isinstance(before, dict) and isinstance(after, dict):
             for key in sorted(set(before) | set(after)):
