@@ -58,6 +58,11 @@ BAD = [
         ["field 'schedules[0].timezone'", "unknown timezone 'Mars/Base'"],
     ),
     (
+        "max_scheduled_runs, which the server drops",
+        'schedules=[Cron("0 9 * * *", max_scheduled_runs=5)]',
+        ["field 'schedules[0].max_scheduled_runs'", "dropped by the Prefect server"],
+    ),
+    (
         "a label in flowfleet's namespace",
         'labels={"flowfleet.env": "prod"}',
         ["field 'labels.flowfleet.env'", "reserved prefix"],
@@ -85,7 +90,7 @@ SPECS = [
     (
         "list: per-schedule fields, timezone inherited or its own",
         'timezone="Europe/Berlin", schedules=['
-        'Cron("0 9 * * 1-5", day_or=False, slug="weekdays", max_scheduled_runs=5),'
+        'Cron("0 9 * * 1-5", day_or=False, slug="weekdays"),'
         "Interval(timedelta(minutes=30), anchor_date=datetime(2026, 1, 5, 9), "
         'timezone="Europe/London", parameters={"audience": "ops"}),'
         'RRule("FREQ=WEEKLY;BYDAY=MO", active=False)]',
@@ -95,7 +100,6 @@ SPECS = [
                 "timezone": "Europe/Berlin",
                 "day_or": False,
                 "slug": "weekdays",
-                "max_scheduled_runs": 5,
             },
             {
                 "interval": 1800.0,

@@ -383,6 +383,16 @@ def _schedule_list(config: DeploymentConfig, problem: Any) -> list[Schedule]:
                 "give every schedule its own slug",
             )
             continue
+        if given.max_scheduled_runs is not None:
+            # Measured: Prefect 3.9.1's deployment upsert copies active, parameters and slug
+            # into the schedule rows and drops max_scheduled_runs, so it would never read back.
+            problem(
+                "max_scheduled_runs is dropped by the Prefect server (3.9.1) when a "
+                "deployment is written, so flowfleet cannot keep it",
+                f"{where}.max_scheduled_runs",
+                "remove it; the server's PREFECT_DEPLOYMENT_SCHEDULE_MAX_SCHEDULED_RUNS applies",
+            )
+            continue
         if given.slug is not None:
             slugs[given.slug] = index
         common = dict(
