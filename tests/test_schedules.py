@@ -311,3 +311,27 @@ FIELDS = [
 )
 def test_typed_fields_are_compared(want, have, changed) -> None:
     assert set(diff(desired([], **want), observed([], **have))) == changed
+
+
+def test_the_guides_examples_build_as_written() -> None:
+    """docs/guide.md's two examples, executed: they stay true to the code."""
+    from conftest import ROOT
+
+    guide = (ROOT / "docs" / "guide.md").read_text()
+    schedules_section = guide.split("### Several schedules", 1)[1]
+    options_section = guide.split("### Concurrency options, parameter schema and labels", 1)[1]
+    built = []
+    for section in (schedules_section, options_section):
+        code = section.split("```python\n", 1)[1].split("```", 1)[0]
+        namespace: dict[str, Any] = {}
+        exec(
+            "from flowfleet import *\n"
+            + code.replace("DeploymentConfig(", "_ = DeploymentConfig(", 1),
+            namespace,
+        )
+        built.append(namespace["_"])
+    several, options = built
+    assert [type(s).__name__ for s in several.schedules] == ["Cron", "Interval", "RRule"]
+    assert several.overrides == {"dev": {"schedules": []}}
+    assert options.concurrency_options.collision_strategy == "CANCEL_NEW"
+    assert options.labels == {"team": "sales", "cost-centre": "42"}
