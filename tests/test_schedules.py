@@ -335,3 +335,20 @@ def test_the_guides_examples_build_as_written() -> None:
     assert several.overrides == {"dev": {"schedules": []}}
     assert options.concurrency_options.collision_strategy == "CANCEL_NEW"
     assert options.labels == {"team": "sales", "cost-centre": "42"}
+
+
+def test_the_plans_details_name_the_schedule_that_changed() -> None:
+    from flowfleet.plan import Change, Plan
+    from flowfleet.render import plan_markdown
+
+    have = [CRON, HOURLY, DAILY]
+    want = [{**CRON, "cron": "0 8 * * 1-5"}, HOURLY, {**DAILY, "active": True}]
+    changes = diff(desired(want), observed(have))
+    plan = Plan(environment="prod", project="p", api_url="http://x")
+    plan.update.append(Change(full_name="flow/default", action="update", changes=changes))
+    text = plan_markdown(plan)
+    assert (
+        "schedules: weekdays: 0 9 * * 1-5 (Europe/London), FREQ=DAILY (UTC, inactive) → "
+        "weekdays: 0 8 * * 1-5 (Europe/London), FREQ=DAILY (UTC)"
+    ) in text
+    assert "every 3600s" not in text, "the unchanged schedule is not listed"

@@ -87,7 +87,12 @@ class Schedule(BaseModel):
     def describe(self) -> str:
         what = self.cron or self.rrule or f"every {self.interval:g}s"
         slug = f"{self.slug}: " if self.slug else ""
-        return f"{slug}{what} ({self.timezone})"
+        marks = [
+            m
+            for m, on in (("inactive", not self.active), ("own parameters", self.parameters))
+            if on
+        ]
+        return f"{slug}{what} ({', '.join([self.timezone, *marks])})"
 
 
 def schedule_key(schedule: dict[str, Any]) -> str:
