@@ -30,9 +30,11 @@ ENVIRONMENTS = {
 }
 
 FLOW_HEADER = """\
+from datetime import datetime, timedelta
+
 from prefect import flow
 
-from flowfleet import DeploymentConfig, EcsTask, Worker
+from flowfleet import Cron, DeploymentConfig, EcsTask, Interval, RRule, Worker
 from {package} import registry
 """
 

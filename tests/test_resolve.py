@@ -78,9 +78,7 @@ def test_overrides_apply_per_environment(sandbox: Sandbox) -> None:
     [prod] = sandbox.resolve("prod").deployments
 
     assert dev.paused and dev.labels["flowfleet.active"] == "false"
-    assert [s.model_dump(exclude_none=True) for s in dev.schedules] == [
-        {"interval": 300.0, "timezone": "UTC"}
-    ]
+    assert [s.compact() for s in dev.schedules] == [{"interval": 300.0, "timezone": "UTC"}]
     assert (dev.job_variables["cpu"], dev.job_variables["memory"]) == (512, 4096)
     assert dev.parameters == {"audience": "team"}
 

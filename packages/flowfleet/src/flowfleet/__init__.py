@@ -6,13 +6,17 @@ from flowfleet.infra.base import InfraConfig
 from flowfleet.infra.ecs import EcsTask
 from flowfleet.infra.worker import Worker
 from flowfleet.registry import Registry
+from flowfleet.schedules import Cron, Interval, RRule
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cron",
     "DeploymentConfig",
     "EcsTask",
     "InfraConfig",
+    "Interval",
+    "RRule",
     "Registry",
     "Worker",
     "hookimpl",

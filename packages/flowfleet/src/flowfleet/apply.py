@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
 from flowfleet import secrets
 from flowfleet.client import send_write
-from flowfleet.desired import DesiredDeployment, Schedule
+from flowfleet.desired import DesiredDeployment
 from flowfleet.errors import describe_error, server_unavailable
 from flowfleet.observed import ServerState
 from flowfleet.plan import Change, Plan
@@ -50,22 +48,6 @@ class Report(BaseModel):
         return counts
 
 
-def prefect_schedule(schedule: Schedule) -> Any:
-    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
-
-    if schedule.cron is not None:
-        return CronSchedule(cron=schedule.cron, timezone=schedule.timezone)
-    if schedule.rrule is not None:
-        return RRuleSchedule(rrule=schedule.rrule, timezone=schedule.timezone)
-    # A fixed anchor keeps interval runs on the same grid across redeploys.
-    anchor = datetime(2020, 1, 1, tzinfo=ZoneInfo(schedule.timezone))
-    return IntervalSchedule(
-        interval=timedelta(seconds=schedule.interval or 0),
-        anchor_date=anchor,
-        timezone=schedule.timezone,
-    )
-
-
 def deployment_body(want: DesiredDeployment, flow_id: str, paused: bool) -> dict[str, Any]:
     """The POST /deployments/ body, built and checked with Prefect's own schema.
 
@@ -80,14 +62,21 @@ def deployment_body(want: DesiredDeployment, flow_id: str, paused: bool) -> dict
         flow_id=flow_id,
         paused=paused,
         schedules=[
-            DeploymentScheduleCreate(schedule=prefect_schedule(s), active=True)
+            DeploymentScheduleCreate(
+                schedule=s.to_prefect(),
+                active=s.active,
+                parameters=s.parameters,
+                slug=s.slug,
+                max_scheduled_runs=s.max_scheduled_runs,
+            )
             for s in want.schedules
         ],
         concurrency_limit=want.concurrency_limit,
+        **want.optional_fields(),
         parameter_openapi_schema=schema,
         parameters=want.parameters,
         tags=want.tags,
-        labels=want.labels,
+        labels={**want.user_labels, **want.labels},  # flowfleet's own win
         pull_steps=want.pull_steps,
         work_pool_name=want.work_pool,
         description=want.description,

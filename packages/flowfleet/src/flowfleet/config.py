@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
 
 from flowfleet.infra.base import InfraConfig
+from flowfleet.schedules import AnySchedule
 
-SCHEDULE_FIELDS = ("cron", "interval", "rrule")
+SCHEDULE_FIELDS = ("cron", "interval", "rrule")  # the one-schedule shorthand
+ALL_SCHEDULE_FIELDS = (*SCHEDULE_FIELDS, "schedules")
+
+
+class ConcurrencyOptions(BaseModel):
+    """What the server does with a run that finds the deployment's concurrency limit full."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    collision_strategy: Literal["ENQUEUE", "CANCEL_NEW"] = "ENQUEUE"
+    # Seconds a run's infrastructure may take to start before its slot is revoked.
+    grace_period_seconds: int | None = Field(default=None, ge=60, le=86400)
 
 
 class PendingInfra(InfraConfig):
@@ -35,6 +47,7 @@ class DeploymentConfig(BaseModel):
     cron: str | None = None
     interval: timedelta | None = None
     rrule: str | None = None
+    schedules: list[AnySchedule] | None = None
     timezone: str = "UTC"
     active: bool = True
     # An interval under a minute is refused unless this says it is meant (acceptance.py).
@@ -50,6 +63,9 @@ class DeploymentConfig(BaseModel):
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     concurrency_limit: int | None = Field(default=None, gt=0)
+    concurrency_options: ConcurrencyOptions | None = None
+    enforce_parameter_schema: bool | None = None  # None: the server's default
+    labels: dict[str, str] = Field(default_factory=dict)  # beside flowfleet's own, which win
     job_variables: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("infra", mode="before")
@@ -63,7 +79,7 @@ class DeploymentConfig(BaseModel):
 
     def schedule_fields(self) -> dict[str, Any]:
         """The schedule fields that are set: more than one is a problem."""
-        return {f: getattr(self, f) for f in SCHEDULE_FIELDS if getattr(self, f) is not None}
+        return {f: getattr(self, f) for f in ALL_SCHEDULE_FIELDS if getattr(self, f) is not None}
 
     def with_override(self, override: dict[str, Any]) -> DeploymentConfig:
         """This config with one environment's partial config laid over it.
@@ -75,8 +91,8 @@ class DeploymentConfig(BaseModel):
         data = self.model_dump(exclude={"overrides", "infra"}, exclude_unset=False)
         data["infra"] = self.infra
         override = dict(override)
-        if any(f in override for f in SCHEDULE_FIELDS):
-            for f in SCHEDULE_FIELDS:
+        if any(f in override for f in ALL_SCHEDULE_FIELDS):
+            for f in ALL_SCHEDULE_FIELDS:
                 data[f] = None
         for key in ("parameters", "job_variables"):
             if isinstance(override.get(key), dict):

@@ -7,9 +7,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from flowfleet import secrets
-from flowfleet.spec import DeploymentSpec, Schedule
+from flowfleet.spec import OPTIONAL, DeploymentSpec, Schedule
 
 LABEL_PREFIX = "flowfleet."
+RESERVED_LABEL_PREFIXES = (LABEL_PREFIX, "prefect.")  # flowfleet's and the server's own
 MANAGED = "flowfleet.managed"
 PROJECT = "flowfleet.project"
 ENV = "flowfleet.env"
@@ -50,6 +51,9 @@ class DesiredDeployment(BaseModel):
     description: str | None = None
     version: str | None = None
     concurrency_limit: int | None = None
+    concurrency_options: dict[str, Any] | None = None
+    enforce_parameter_schema: bool | None = None
+    user_labels: dict[str, str] = Field(default_factory=dict)  # under `labels`, which win
     pull_steps: list[dict[str, Any]] | None = None
     storage: str = "image"  # "image", "git" or "local" (a single-pool laptop), see gitstorage
     commit: str | None = None  # git storage: the commit the pull steps are pinned to
@@ -73,8 +77,19 @@ class DesiredDeployment(BaseModel):
             version=self.version,
             concurrency_limit=self.concurrency_limit,
             pull_steps=self.pull_steps,
+            labels=self.user_labels,
+            concurrency_options=self.concurrency_options,
+            enforce_parameter_schema=self.enforce_parameter_schema,
             signature=self.signature,
         )
+
+    def optional_fields(self) -> dict[str, Any]:
+        """The write body's newer fields: concurrency options always (None clears them),
+        `enforce_parameter_schema` only when the code sets it."""
+        fields: dict[str, Any] = {"concurrency_options": self.concurrency_options}
+        if self.enforce_parameter_schema is not None:
+            fields["enforce_parameter_schema"] = self.enforce_parameter_schema
+        return fields
 
     def spec_hash(self) -> str:
         return self.spec().hash()
@@ -99,7 +114,11 @@ class DesiredDeployment(BaseModel):
     def listing(self) -> dict[str, Any]:
         """The `flowfleet list --output json` object, secret values masked."""
         data = self.model_dump(mode="json", exclude=INTERNAL_FIELDS)
-        data["schedules"] = [s.model_dump(exclude_none=True) for s in self.schedules]
+        data["schedules"] = [s.compact() for s in self.schedules]
+        for name, default in OPTIONAL.items():  # `list` shows the newer fields only when set
+            key = "user_labels" if name == "labels" else name
+            if data.get(key) == default:
+                data.pop(key, None)
         if data.get("commit") is None:
             data.pop("commit", None)  # only git storage has one
         return secrets.mask(data)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flowfleet import desired as ownership
 from flowfleet.spec import DeploymentSpec, Schedule
@@ -61,7 +63,7 @@ class ObservedDeployment:
             entrypoint=module_entrypoint(data.get("entrypoint")),
             work_pool=data.get("work_pool_name"),
             job_variables=data.get("job_variables") or {},
-            schedules=[_schedule(s["schedule"]) for s in data.get("schedules") or []],
+            schedules=[_schedule(s) for s in data.get("schedules") or []],
             # flowfleet's own label: a pause made on the server is not drift. A deployment
             # flowfleet never wrote has no label; its pause state is what it is.
             active=labels[ownership.ACTIVE] != "false"
@@ -73,6 +75,13 @@ class ObservedDeployment:
             version=data.get("version"),
             concurrency_limit=limit if limit is not None else data.get("concurrency_limit"),
             pull_steps=data.get("pull_steps") or None,  # `deploy()` writes [] for none
+            labels={
+                k: v
+                for k, v in labels.items()
+                if not k.startswith(ownership.RESERVED_LABEL_PREFIXES)
+            },
+            concurrency_options=_concurrency_options(data.get("concurrency_options")),
+            enforce_parameter_schema=data.get("enforce_parameter_schema"),
         )
         return cls(
             id=str(data["id"]),
@@ -101,13 +110,43 @@ def plain_description(text: str | None) -> str | None:
     return None if text == "None" else text
 
 
-def _schedule(data: dict[str, Any]) -> Schedule:
+def _schedule(row: dict[str, Any]) -> Schedule:
+    """One schedule row: its definition and its per-schedule fields, defaults normalised
+    (croniter's `day_or=True`, flowfleet's 2020-01-01 interval anchor) so they compare equal."""
+    data = row["schedule"]
     timezone = data.get("timezone") or "UTC"
+    common: dict[str, Any] = dict(
+        timezone=timezone,
+        parameters=row.get("parameters") or {},
+        active=row.get("active", True),
+        slug=row.get("slug"),
+        max_scheduled_runs=row.get("max_scheduled_runs"),
+    )
     if data.get("cron") is not None:
-        return Schedule(cron=data["cron"], timezone=timezone)
+        return Schedule(cron=data["cron"], day_or=data.get("day_or"), **common)
     if data.get("rrule") is not None:
-        return Schedule(rrule=data["rrule"], timezone=timezone)
-    return Schedule(interval=float(data["interval"]), timezone=timezone)
+        return Schedule(rrule=data["rrule"], **common)
+    return Schedule(
+        interval=float(data["interval"]),
+        anchor_date=_anchor(data.get("anchor_date"), timezone),
+        **common,
+    )
+
+
+def _anchor(text: str | None, timezone: str) -> str | None:
+    """The anchor in UTC, or None when it is flowfleet's default grid (2020-01-01 local)."""
+    if not text:
+        return None
+    try:
+        anchor = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+        default = datetime(2020, 1, 1, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    except (ValueError, KeyError, ZoneInfoNotFoundError):
+        return text
+    return None if anchor == default else anchor.isoformat()
+
+
+def _concurrency_options(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {k: v for k, v in data.items() if v is not None} if data else None
 
 
 @dataclass

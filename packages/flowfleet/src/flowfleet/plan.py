@@ -11,7 +11,7 @@ from flowfleet import desired as ownership
 from flowfleet import gitstorage
 from flowfleet.desired import DesiredDeployment
 from flowfleet.observed import ObservedDeployment, ServerState
-from flowfleet.spec import COMPARED
+from flowfleet.spec import COMPARED, OPTIONAL, UNSET_NOT_COMPARED, schedule_key
 
 Action = Literal["create", "update", "unchanged", "delete", "conflict"]
 
@@ -108,11 +108,18 @@ def diff(want: DesiredDeployment, have: ObservedDeployment) -> dict[str, FieldCh
     observed_spec["schedules"] = _without_server_anchor(
         observed_spec["schedules"], desired_spec["schedules"]
     )
-    changes = {
-        key: FieldChange(from_=observed_spec[key], to=desired_spec[key])
-        for key in COMPARED
-        if _jsonable(observed_spec[key]) != desired_spec[key]
-    }
+    changes = {}
+    for key in COMPARED:
+        if key in UNSET_NOT_COMPARED and desired_spec.get(key) is None:
+            continue  # the code leaves it to the server
+        have_value = _jsonable(observed_spec.get(key, OPTIONAL.get(key)))
+        want_value = desired_spec.get(key, OPTIONAL.get(key))
+        if key == "schedules":
+            schedule_change = _schedule_change(have_value, want_value)
+            if schedule_change is not None:
+                changes[key] = schedule_change
+        elif have_value != want_value:
+            changes[key] = FieldChange(from_=have_value, to=want_value)
     if "pull_steps" in changes:  # name the commit move, which the steps' text hides
         (mode_from, commit_from), (mode_to, commit_to) = (
             gitstorage.describe(have.spec.pull_steps),
@@ -132,6 +139,20 @@ def diff(want: DesiredDeployment, have: ObservedDeployment) -> dict[str, FieldCh
             from_=have.labels.get(ownership.SPEC), to=want.labels.get(ownership.SPEC)
         )
     return changes
+
+
+def _schedule_change(have: list[dict[str, Any]], want: list[dict[str, Any]]) -> FieldChange | None:
+    """Schedules compared as a set keyed by slug (else content): only the ones that
+    differ are shown, `from` what the server holds and `to` what the code wants."""
+    have_by_key = {schedule_key(s): s for s in have}
+    want_by_key = {schedule_key(s): s for s in want}
+    keys = [k for k in {**have_by_key, **want_by_key} if have_by_key.get(k) != want_by_key.get(k)]
+    if not keys:
+        return None
+    return FieldChange(
+        from_=[have_by_key[k] for k in keys if k in have_by_key],
+        to=[want_by_key[k] for k in keys if k in want_by_key],
+    )
 
 
 def _without_server_anchor(

@@ -13,6 +13,7 @@ from rich.table import Table
 from flowfleet import secrets
 from flowfleet.apply import Report
 from flowfleet.plan import Change, Plan
+from flowfleet.spec import Schedule
 
 SECTIONS = ("create", "update", "unchanged", "delete")
 STYLE = {
@@ -49,9 +50,16 @@ def _details(change: Change) -> str:
     if change.reason and not change.changes:
         return secrets.scrub(change.reason)
     return "; ".join(
-        f"{k}: {_short(v['from'], 30)} → {_short(v['to'], 30)}"
+        f"{k}: {_schedules(v['from'])} → {_schedules(v['to'])}"
+        if k == "schedules"
+        else f"{k}: {_short(v['from'], 30)} → {_short(v['to'], 30)}"
         for k, v in secrets.mask(change.changes_json()).items()
     )
+
+
+def _schedules(items: list[dict[str, Any]]) -> str:
+    """Only the schedules that changed (see `plan.diff`), each named by slug or rule."""
+    return _short(", ".join(Schedule(**s).describe() for s in items) or "none", 80)
 
 
 def _storage(change: Change) -> str:
