@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from flowfleet.config import DeploymentConfig
+from flowfleet import Cron, Interval, RRule
+from flowfleet.config import ConcurrencyOptions, DeploymentConfig
 from flowfleet.environments import Environment
 from flowfleet.importer.existing import ExistingDeployment, ExistingSchedule
 from flowfleet.importer.mapping import Target, map_deployment
@@ -123,6 +124,80 @@ CASES = [
         {"name": '"nightly"', "concurrency_limit": "2"},
     ),
     (
+        "several schedules, each in its own timezone",
+        {
+            "schedules": [
+                ExistingSchedule(cron="0 6 * * *", timezone="Europe/Berlin"),
+                ExistingSchedule(interval=60),
+                ExistingSchedule(rrule="FREQ=DAILY", timezone="UTC"),
+            ]
+        },
+        {
+            "name": '"nightly"',
+            "schedules": '[Cron("0 6 * * *", timezone="Europe/Berlin"), '
+            'Interval(timedelta(minutes=1)), RRule("FREQ=DAILY")]',
+        },
+    ),
+    (
+        "one schedule with its own fields is listed",
+        {
+            "schedules": [
+                ExistingSchedule(
+                    cron="0 6 * * 1",
+                    active=False,
+                    parameters={"a": 1},
+                    slug="mondays",
+                    day_or=False,
+                )
+            ]
+        },
+        {
+            "name": '"nightly"',
+            "schedules": '[Cron("0 6 * * 1", slug="mondays", active=False, '
+            'parameters={"a": 1}, day_or=False)]',
+        },
+    ),
+    (
+        "a prefect.yaml anchor, naive, in the schedule's timezone",
+        {
+            "schedules": [
+                ExistingSchedule(
+                    interval=3600, timezone="Europe/Paris", anchor_date="2026-01-05 03:30:00"
+                )
+            ]
+        },
+        {
+            "name": '"nightly"',
+            "schedules": '[Interval(timedelta(hours=1), timezone="Europe/Paris", '
+            "anchor_date=datetime(2026, 1, 5, 3, 30))]",
+        },
+    ),
+    (
+        "a UTC anchor on a UTC schedule names its timezone",
+        {"schedules": [ExistingSchedule(interval=60, anchor_date="2026-01-05T00:00:00Z")]},
+        {
+            "name": '"nightly"',
+            "schedules": '[Interval(timedelta(minutes=1), timezone="UTC", '
+            "anchor_date=datetime(2026, 1, 5))]",
+        },
+    ),
+    (
+        "a collision strategy and grace period are concurrency options",
+        {
+            "concurrency_limit": {
+                "limit": 1,
+                "collision_strategy": "CANCEL_NEW",
+                "grace_period_seconds": 300,
+            }
+        },
+        {
+            "name": '"nightly"',
+            "concurrency_limit": "1",
+            "concurrency_options": '{"collision_strategy": "CANCEL_NEW", '
+            '"grace_period_seconds": 300}',
+        },
+    ),
+    (
         "{{ ctx }} is filled by the worker per run and kept",
         {"job_variables": {"name": "run-{{ ctx.flow_run.id }}"}},
         {"name": '"nightly"', "job_variables": '{"name": "run-{{ ctx.flow_run.id }}"}'},
@@ -139,22 +214,22 @@ def test_mapping(fields, expected):
 
 PROBLEMS = [
     (
-        "several schedules: none is imported",
-        {"schedules": [ExistingSchedule(cron="0 6 * * *"), ExistingSchedule(interval=60)]},
+        "max_scheduled_runs: flowfleet refuses it, the schedule is kept",
+        {"schedules": [ExistingSchedule(cron="0 6 * * *", max_scheduled_runs=5)]},
         "schedules",
-        "has 2 schedules (cron '0 6 * * *' in UTC; every 60s in UTC)",
+        "sets max_scheduled_runs",
     ),
     (
-        "an inactive schedule",
-        {"schedules": [ExistingSchedule(cron="0 6 * * *", active=False)]},
+        "an anchor with an offset in another timezone",
+        {
+            "schedules": [
+                ExistingSchedule(
+                    interval=60, timezone="Europe/Berlin", anchor_date="2026-01-05T00:00:00+01:00"
+                )
+            ]
+        },
         "schedules",
-        "active=false",
-    ),
-    (
-        "a schedule with its own parameters",
-        {"schedules": [ExistingSchedule(cron="0 6 * * *", parameters={"a": 1})]},
-        "schedules",
-        "sets parameters",
+        "anchor_date 2026-01-05T00:00:00+01:00",
     ),
     (
         "an environment variable template",
@@ -177,10 +252,10 @@ PROBLEMS = [
     ("triggers", {"triggers": [{"name": "on-upstream"}]}, "triggers", "on-upstream"),
     ("a work queue", {"work_queue": "critical"}, "work_queue", "'critical'"),
     (
-        "a collision strategy",
-        {"concurrency_limit": {"limit": 1, "collision_strategy": "CANCEL_NEW"}},
+        "a grace period DeploymentConfig refuses",
+        {"concurrency_limit": {"limit": 1, "grace_period_seconds": 5}},
         "concurrency_limit",
-        "CANCEL_NEW",
+        "grace_period_seconds",
     ),
     ("an unknown key", {"unsupported": {"sla": [{}]}}, "sla", "no flowfleet equivalent"),
     (
@@ -198,6 +273,8 @@ PROBLEMS = [
 def test_what_cannot_be_expressed_is_a_problem_and_a_comment(fields, field, words):
     result = mapped(**fields)
     [problem] = result.problems
+    if field == "schedules":  # the schedule itself is still written
+        assert dict(result.config.arguments).keys() & {"cron", "interval", "schedules"}
     assert problem.field == field
     assert words in problem.message
     assert problem.flow == "nightly" and problem.package == "acme-flows"
@@ -261,3 +338,41 @@ def test_the_written_arguments_make_a_valid_config():
     assert config.active is False and config.concurrency_limit == 3
     assert config.infra == EcsTask(cpu=1024, memory=2048, launch_type="FARGATE")
     assert config.image == IMAGE
+
+
+def test_listed_schedules_and_concurrency_options_make_a_valid_config():
+    result = mapped(
+        schedules=[
+            ExistingSchedule(cron="0 9 * * 1-5", timezone="Europe/London", slug="weekdays"),
+            ExistingSchedule(
+                interval=21600, anchor_date="2026-01-05T03:30:00", parameters={"r": "apac"}
+            ),
+            ExistingSchedule(rrule="FREQ=WEEKLY;BYDAY=SA", active=False, max_scheduled_runs=3),
+        ],
+        concurrency_limit={"limit": 2, "collision_strategy": "CANCEL_NEW"},
+    )
+    [problem] = result.problems
+    assert "rrule 'FREQ=WEEKLY;BYDAY=SA' in UTC sets max_scheduled_runs" in problem.message
+    namespace = {
+        "DeploymentConfig": DeploymentConfig,
+        "Cron": Cron,
+        "Interval": Interval,
+        "RRule": RRule,
+        "datetime": datetime,
+        "timedelta": timedelta,
+    }
+    config = eval(render(result.config), namespace)
+    assert config.schedules == [
+        Cron("0 9 * * 1-5", timezone="Europe/London", slug="weekdays"),
+        Interval(
+            timedelta(hours=6),
+            anchor_date=datetime(2026, 1, 5, 3, 30),
+            timezone="UTC",
+            parameters={"r": "apac"},
+        ),
+        RRule("FREQ=WEEKLY;BYDAY=SA", active=False),
+    ]
+    assert config.cron is None and config.timezone == "UTC"
+    assert config.concurrency_options == ConcurrencyOptions(collision_strategy="CANCEL_NEW")
+    assert result.config.imports() >= {("flowfleet", n) for n in ("Cron", "Interval", "RRule")}
+    assert ("datetime", "datetime") in result.config.imports()

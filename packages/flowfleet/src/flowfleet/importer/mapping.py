@@ -1,7 +1,7 @@
 """Map one existing deployment to the arguments of a `DeploymentConfig`. Pure: no I/O.
 
-Whatever DeploymentConfig cannot express yet (several schedules, triggers, a
-schedule's own parameters, templated values) is left out and reported as a
+Whatever DeploymentConfig cannot express (triggers, a work queue, a schedule's
+max_scheduled_runs, templated values) is left out and reported as a
 problem, with a comment above the decorator: the import never guesses.
 """
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 import flowfleet
+from flowfleet.config import ConcurrencyOptions
 from flowfleet.environments import Environment
 from flowfleet.importer.existing import ExistingDeployment, ExistingSchedule
 from flowfleet.importer.pysource import Call
@@ -130,54 +131,71 @@ def _description(description: str | None, docstring: str | None) -> str | None:
 
 
 def _schedule_arguments(schedules: list[ExistingSchedule], problem: Any) -> list[tuple[str, Any]]:
-    if not schedules:
-        return []
-    if len(schedules) > 1:
-        listed = "; ".join(_describe(s) for s in schedules)
-        problem(
-            "schedules",
-            f"has {len(schedules)} schedules ({listed}); DeploymentConfig takes one today, "
-            "so none was imported",
-            "pick one, or split into one deployment per schedule",
-        )
-        return []
-    schedule = schedules[0]
-    extras = _schedule_extras(schedule)
-    if extras:
-        problem(
-            "schedules",
-            f"its schedule {_describe(schedule)} sets {', '.join(extras)}, which "
-            "DeploymentConfig cannot express yet, so it was not imported",
-            "drop those settings, or keep this schedule on the server by hand",
-        )
-        return []
+    """One plain schedule as the `cron=`/`interval=`/`rrule=` shorthand; several, or one
+    with its own fields, as `schedules=[Cron(...), Interval(...), RRule(...)]`."""
+    for schedule in schedules:
+        if schedule.max_scheduled_runs is not None:
+            problem(
+                "schedules",
+                f"its schedule {_describe(schedule)} sets max_scheduled_runs, which "
+                "flowfleet refuses (Prefect's server drops it when a deployment is written), "
+                "so that setting was left out",
+                "drop max_scheduled_runs",
+            )
+    typed = [_typed_schedule(s, problem) for s in schedules]
+    if len(typed) == 1 and all(k == "timezone" for k, _ in typed[0].arguments):
+        [call] = typed
+        return [(call.name.lower(), call.positional[0]), *call.arguments]
+    return [("schedules", typed)] if typed else []
+
+
+def _typed_schedule(schedule: ExistingSchedule, problem: Any) -> Call:
+    """`Cron(...)`, `Interval(...)` or `RRule(...)` with the fields it sets."""
     args: list[tuple[str, Any]] = []
     if schedule.cron is not None:
-        args.append(("cron", schedule.cron))
+        name, value = "Cron", schedule.cron
     elif schedule.rrule is not None:
-        args.append(("rrule", schedule.rrule))
+        name, value = "RRule", schedule.rrule
     else:
-        args.append(("interval", timedelta(seconds=schedule.interval or 0)))
-    if (schedule.timezone or "UTC") != "UTC":
-        args.append(("timezone", schedule.timezone))
-    return args
-
-
-def _schedule_extras(schedule: ExistingSchedule) -> list[str]:
-    found = []
-    if not schedule.active:
-        found.append("active=false")
-    if schedule.parameters:
-        found.append("parameters")
+        name, value = "Interval", timedelta(seconds=schedule.interval or 0)
+        anchor = _anchor(schedule, problem)
+        if anchor is not None:
+            args.append(("anchor_date", anchor))
+    timezone = schedule.timezone or "UTC"
+    if timezone != "UTC" or args:  # a naive anchor needs the Interval's timezone said
+        args.insert(0, ("timezone", timezone))
     if schedule.slug:
-        found.append(f"slug '{schedule.slug}'")
-    if not schedule.day_or:
-        found.append("day_or=false")
-    if schedule.max_scheduled_runs is not None:
-        found.append("max_scheduled_runs")
-    if schedule.anchor_date:
-        found.append(f"anchor_date {schedule.anchor_date}")
-    return found
+        args.append(("slug", schedule.slug))
+    if not schedule.active:
+        args.append(("active", False))
+    if schedule.parameters:
+        args.append(("parameters", schedule.parameters))
+    if name == "Cron" and not schedule.day_or:
+        args.append(("day_or", False))
+    return Call(name, "flowfleet", tuple(args), (value,))
+
+
+def _anchor(schedule: ExistingSchedule, problem: Any) -> datetime | None:
+    """A prefect.yaml's `anchor_date` as a naive datetime in the schedule's timezone, when
+    that is simple: naive, or in UTC for a UTC schedule. Else a problem."""
+    if not schedule.anchor_date:
+        return None
+    try:
+        anchor = datetime.fromisoformat(schedule.anchor_date.replace("Z", "+00:00"))
+    except ValueError:
+        anchor = None
+    if anchor is not None and anchor.tzinfo is not None:
+        utc = anchor.utcoffset() == timedelta(0) and (schedule.timezone or "UTC") == "UTC"
+        anchor = anchor.replace(tzinfo=None) if utc else None
+    if anchor is None:
+        problem(
+            "schedules",
+            f"its schedule {_describe(schedule)} has anchor_date {schedule.anchor_date}, "
+            "which is not a plain date and time in the schedule's timezone, so the "
+            "anchor was left out (runs keep flowfleet's 2020-01-01 grid)",
+            "write anchor_date=datetime(...) with timezone= on the Interval by hand",
+        )
+    return anchor
 
 
 def _describe(schedule: ExistingSchedule) -> str:
@@ -192,17 +210,34 @@ def _describe(schedule: ExistingSchedule) -> str:
 
 
 def _concurrency(limit: Any, problem: Any) -> list[tuple[str, Any]]:
+    """`concurrency_limit=`, and `concurrency_options=` when it is not the default
+    (ENQUEUE, no grace period)."""
+    options: dict[str, Any] = {}
     if isinstance(limit, dict):
-        strategy = limit.get("collision_strategy")
-        if strategy not in (None, "ENQUEUE") or limit.get("grace_period_seconds") is not None:
+        options = {
+            k: limit[k]
+            for k in ("collision_strategy", "grace_period_seconds")
+            if limit.get(k) is not None
+        }
+        if options.get("collision_strategy") == "ENQUEUE":
+            del options["collision_strategy"]
+        limit = limit.get("limit")
+    if not limit:
+        return []
+    args: list[tuple[str, Any]] = [("concurrency_limit", int(limit))]
+    if options:
+        try:
+            ConcurrencyOptions(**options)
+        except ValidationError as error:
             problem(
                 "concurrency_limit",
-                f"sets {strategy or 'a grace period'} on its concurrency limit; "
-                "DeploymentConfig takes the limit only (runs over it are enqueued)",
-                "accept ENQUEUE, or keep this deployment out of flowfleet for now",
+                f"its concurrency options {options} are not ones DeploymentConfig accepts "
+                f"({error.errors()[0]['msg']}), so they were left out",
+                "use ENQUEUE or CANCEL_NEW, and a grace period of 60 to 86400 seconds",
             )
-        limit = limit.get("limit")
-    return [("concurrency_limit", int(limit))] if limit else []
+        else:
+            args.append(("concurrency_options", options))
+    return args
 
 
 def _names(triggers: list[Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 WIDTH = 100
@@ -18,14 +18,15 @@ INDENT = "    "
 
 @dataclass(frozen=True)
 class Call:
-    """`name(key=value, ...)`, imported as `from module import name`."""
+    """`name(positional, ..., key=value, ...)`, imported as `from module import name`."""
 
     name: str
     module: str
     arguments: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    positional: tuple[Any, ...] = ()
 
     def imports(self) -> set[tuple[str, str]]:
-        found = {(self.module, self.name)}
+        found = {(self.module, self.name)} | imports_of(self.positional)
         for _, value in self.arguments:
             found |= imports_of(value)
         return found
@@ -37,6 +38,8 @@ def imports_of(value: Any) -> set[tuple[str, str]]:
         return value.imports()
     if isinstance(value, timedelta):
         return {("datetime", "timedelta")}
+    if isinstance(value, datetime):
+        return {("datetime", "datetime")}
     if isinstance(value, dict):
         return set().union(*(imports_of(v) for v in value.values()), set())
     if isinstance(value, list | tuple):
@@ -49,8 +52,9 @@ def render(value: Any, level: int = 0, prefix: str = "") -> str:
     flat = _flat(value)
     if flat is not None and len(INDENT * level + prefix + flat) + 1 <= WIDTH:
         return flat
-    if isinstance(value, Call) and value.arguments:
-        items = [f"{k}={render(v, level + 1, f'{k}=')}" for k, v in value.arguments]
+    if isinstance(value, Call) and (value.arguments or value.positional):
+        items = [render(v, level + 1) for v in value.positional]
+        items += [f"{k}={render(v, level + 1, f'{k}=')}" for k, v in value.arguments]
         return _block(f"{value.name}(", items, ")", level)
     if isinstance(value, dict) and value:
         items = []
@@ -87,12 +91,16 @@ def _flat(value: Any) -> str | None:
         return json.dumps(value, ensure_ascii=False)  # a JSON string is a Python literal
     if isinstance(value, timedelta):
         return f"timedelta({_timedelta_arguments(value)})"
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return f"datetime({_datetime_arguments(value)})"
     if isinstance(value, Call):
+        positional = _all_flat(value.positional)
         parts = _all_flat(v for _, v in value.arguments)
-        if parts is None:
+        if positional is None or parts is None:
             return None
         keys = [k for k, _ in value.arguments]
-        return f"{value.name}({', '.join(f'{k}={p}' for k, p in zip(keys, parts, strict=True))})"
+        keywords = [f"{k}={p}" for k, p in zip(keys, parts, strict=True)]
+        return f"{value.name}({', '.join(positional + keywords)})"
     if isinstance(value, dict):
         keys, values = _all_flat(value), _all_flat(value.values())
         if keys is None or values is None:
@@ -116,3 +124,12 @@ def _timedelta_arguments(value: timedelta) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{unit}={int(seconds // size)}"
     return f"seconds={int(seconds) if seconds.is_integer() else seconds}"
+
+
+def _datetime_arguments(value: datetime) -> str:
+    """A naive datetime's fields, the trailing zero ones (past the day) left out."""
+    parts = [value.year, value.month, value.day, value.hour, value.minute, value.second]
+    parts.append(value.microsecond)
+    while len(parts) > 3 and parts[-1] == 0:
+        parts.pop()
+    return ", ".join(str(p) for p in parts)
