@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -143,6 +144,74 @@ CASES = [
         @flow
         def load():
             pass
+        """,
+    ),
+    (
+        "typed schedules import their names and datetime beside timedelta",
+        """
+        from datetime import timedelta
+
+        from prefect import flow
+
+        from flowfleet import DeploymentConfig
+
+
+        @flow
+        def load():
+            return timedelta(days=1)
+        """,
+        [
+            NewDecorator(
+                "nightly",
+                config(
+                    ("name", "nightly"),
+                    (
+                        "schedules",
+                        [
+                            Call("Cron", "flowfleet", (("slug", "weekdays"),), ("0 9 * * 1-5",)),
+                            Call(
+                                "Interval",
+                                "flowfleet",
+                                (
+                                    ("timezone", "Europe/Paris"),
+                                    ("anchor_date", datetime(2026, 1, 5, 3, 30)),
+                                    ("parameters", {"region": "apac"}),
+                                ),
+                                (timedelta(hours=6),),
+                            ),
+                            Call("RRule", "flowfleet", (("active", False),), ("FREQ=DAILY",)),
+                        ],
+                    ),
+                ),
+            )
+        ],
+        """
+        from datetime import datetime, timedelta
+
+        from prefect import flow
+
+        from acme_flows import registry
+        from flowfleet import Cron, DeploymentConfig, Interval, RRule
+
+
+        @registry(
+            DeploymentConfig(
+                name="nightly",
+                schedules=[
+                    Cron("0 9 * * 1-5", slug="weekdays"),
+                    Interval(
+                        timedelta(hours=6),
+                        timezone="Europe/Paris",
+                        anchor_date=datetime(2026, 1, 5, 3, 30),
+                        parameters={"region": "apac"},
+                    ),
+                    RRule("FREQ=DAILY", active=False),
+                ],
+            )
+        )
+        @flow
+        def load():
+            return timedelta(days=1)
         """,
     ),
     (
