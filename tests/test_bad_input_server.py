@@ -359,7 +359,7 @@ CLI_CASES = {
     "detailed-exitcode-with-bad-output": (
         ("plan", "--env", "prod", "--detailed-exitcode", "--output", "yaml"),
         "Invalid value for '--output' / '-o': Value error, 'yaml' is not one of 'table', "
-        "'json', 'markdown'.",
+        "'json', 'markdown', 'github'.",
     ),
 }
 
