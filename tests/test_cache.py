@@ -136,22 +136,12 @@ print(json.dumps(written))
 
 
 def test_a_package_with_secret_values_is_never_written_to_the_cache(tmp_path):
+    from deployments import minimal_deployment
     from flowfleet.cache import holds_secrets
-    from flowfleet.desired import DesiredDeployment
 
-    base = dict(
-        package="p",
-        flow="f",
-        name="n",
-        full_name="f/n",
-        entrypoint="m:f",
-        work_pool="pool",
-        pool_type="process",
-        infra="worker",
-    )
-    plain = DesiredDeployment(**base, job_variables={"env": {"REGION": "eu-west-1"}})
-    secret = DesiredDeployment(**base, job_variables={"env": {"DB_PASSWORD": "hunter2"}})
-    token = DesiredDeployment(**base, parameters={"api_token": "abcd1234"})
+    plain = minimal_deployment(job_variables={"env": {"REGION": "eu-west-1"}})
+    secret = minimal_deployment(job_variables={"env": {"DB_PASSWORD": "hunter2"}})
+    token = minimal_deployment(parameters={"api_token": "abcd1234"})
     assert not holds_secrets(plain)
     assert holds_secrets(secret) and holds_secrets(token)
 

@@ -208,21 +208,10 @@ def observed(schedules: list[dict[str, Any]], **extra: Any) -> ObservedDeploymen
 
 
 def desired(schedules: list[dict[str, Any]], **extra: Any):
-    from flowfleet.desired import DesiredDeployment
+    from deployments import minimal_deployment
     from flowfleet.spec import Schedule
 
-    return DesiredDeployment(
-        package="p",
-        flow="flow",
-        name="default",
-        full_name="flow/default",
-        entrypoint="m:f",
-        work_pool="pool",
-        pool_type="process",
-        infra="worker",
-        schedules=[Schedule(**s) for s in schedules],
-        **extra,
-    )
+    return minimal_deployment(schedules=[Schedule(**s) for s in schedules], **extra)
 
 
 DIFFS = [
