@@ -61,8 +61,7 @@ class Target:
             raise FlowfleetError(*resolution.problems)
         git_packages = {d.package for d in resolution.deployments if d.storage == "git"}
         if git_packages:  # a run must find in the commit exactly the code resolved here
-            source = gitstorage.GitSource(session.workspace, environment)
-            gitstorage.check_committed(source, git_packages)
+            gitstorage.check_committed(session.git_source(environment), git_packages)
         return cls(
             session, environment, resolution.deployments, api_url_for(environment), branch, ahead
         )

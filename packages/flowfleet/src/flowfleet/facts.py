@@ -69,10 +69,11 @@ class Facts:
         packages: Iterable[str] = (),
         environ: Mapping[str, str] | None = None,
         image_tags: Mapping[str, str] | None = None,
+        git: GitSource | None = None,
     ) -> Facts:
         """Read what resolving `packages` in `environment` needs; all of this command's I/O
         before the pure stages. Image tags are computed only if a package needs resolving;
-        `image_tags`, when given, is the command's own (lazy) copy of them."""
+        `image_tags` and `git`, when given, are the command's own, shared with its cache."""
         environ = os.environ if environ is None else environ
         packages = sorted(set(packages))
         override = environ.get(images.IMAGE_TAG_ENV) or None
@@ -90,7 +91,7 @@ class Facts:
                 else _image_tags(workspace, environment, packages, override)
             ),
             default_tag=override or DEFAULT_TAG,
-            storage=_storage(workspace, environment, packages),
+            storage=_storage(workspace, environment, packages, git),
             env_file=str(workspace.environments_dir / f"{environment.name}.toml"),
         )
 
@@ -118,10 +119,10 @@ def image_tags_for(
 
 
 def _storage(
-    workspace: Workspace, environment: Environment, packages: list[str]
+    workspace: Workspace, environment: Environment, packages: list[str], git: GitSource | None
 ) -> dict[str, Storage]:
     """Each package's storage; git storage's pins and pull steps need git, run here only."""
-    git = GitSource(workspace, environment)  # one per command: one `git log` per package
+    git = git or GitSource(workspace, environment)  # one per command: one `git log` a package
     found: dict[str, Storage] = {}
     for package in packages:
         try:

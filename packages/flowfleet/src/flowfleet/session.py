@@ -12,6 +12,7 @@ from flowfleet.cache import enabled as cache_enabled
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment, environment_names, load_environment
 from flowfleet.facts import Facts, image_tags_for
+from flowfleet.gitstorage import GitSource
 from flowfleet.loader import Fleet, load_fleet, package_of
 from flowfleet.plugins import Plugins, load_plugins
 from flowfleet.registry import Registry
@@ -26,6 +27,7 @@ class Session:
     from_cache: set[str] = field(default_factory=set)  # packages resolved from the cache
     _resolve_cache: ResolveCache | None = field(default=None, repr=False)
     _tags: dict[str, LazyTags] = field(default_factory=dict, repr=False)
+    _git: dict[str, GitSource] = field(default_factory=dict, repr=False)
 
     @cached_property
     def known_environments(self) -> list[str]:
@@ -110,7 +112,15 @@ class Session:
             branch=branch,
             packages=packages,
             image_tags=self.image_tags(environment),
+            git=self.git_source(environment),
         )
+
+    def git_source(self, environment: Environment) -> GitSource:
+        """The environment's git-storage source, one per command: its `git rev-parse` and
+        per-package `git log` run once, whether the cache, the facts or the engine asks."""
+        if environment.name not in self._git:
+            self._git[environment.name] = GitSource(self.workspace, environment)
+        return self._git[environment.name]
 
     def image_tags(self, environment: Environment) -> LazyTags:
         """The environment's image tags, computed once and only when first read."""
@@ -141,6 +151,7 @@ class Session:
             ],
             known_environments=self.known_environments,
             image_tags=self.image_tags(environment),
+            git=self.git_source(environment),
         )
 
 
