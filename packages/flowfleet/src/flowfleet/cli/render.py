@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 import json
 from enum import StrEnum
 
@@ -11,7 +10,7 @@ import typer
 
 from flowfleet.cli import app, fail
 from flowfleet.cli.inspect import ENV_OPTION
-from flowfleet.desired import DesiredDeployment
+from flowfleet.lookup import find_deployment
 from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
 
@@ -47,15 +46,11 @@ def render(
     session = Session()
     environment = session.environment(env)
     resolution = session.resolve(environment)
-    deployment = _find(name, resolution.deployments)
-    if deployment is None:
+    try:
+        deployment = find_deployment(resolution.deployments, environment, None, name)
+    except FlowfleetError as exc:  # a deployment that did not resolve says why, first
         mine = [p for p in resolution.problems if p.flow and name in p.flow]
-        if mine:
-            raise fail(*mine)
-        names = [d.full_name for d in resolution.deployments]
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else " (see `flowfleet list --env ENV`)"
-        raise fail(f"no deployment '{name}' in environment '{env}'{hint}")
+        raise fail(*(mine or exc.problems)) from None
     infra_type = session.fleet.plugins.infra_types.types[deployment.infra]
     api_url = environment.effective_api_url()
     if template is TemplateSource.server:
@@ -96,15 +91,3 @@ async def read_pool_template(api_url: str, pool: str) -> dict:
     if response.status_code != 200:
         raise FlowfleetError(f"GET /work_pools/{pool} answered {response.status_code}")
     return response.json()["base_job_template"]
-
-
-def _find(name: str, deployments: list[DesiredDeployment]) -> DesiredDeployment | None:
-    """By full name; else the one deployment with that name, or of that flow."""
-    for d in deployments:
-        if d.full_name == name:
-            return d
-    for key in ("name", "flow"):
-        matches = [d for d in deployments if getattr(d, key) == name]
-        if len(matches) == 1:
-            return matches[0]
-    return None

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
 import json
 import sys
 
 import typer
 
-from flowfleet import naming
 from flowfleet.cli import app, fail
 from flowfleet.cli.deploy import BRANCH, ENV, announce
 from flowfleet.client import ApiClient
-from flowfleet.desired import DesiredDeployment
 from flowfleet.engine import Target
+from flowfleet.lookup import find_deployment
 from flowfleet.runs import follow, start_run
 
 
@@ -34,7 +32,7 @@ def run(
     """Start a flow run of one deployment on the environment's server."""
     parameters = parse_params(param)
     target = announce(Target.load(env, branch=branch))
-    deployment = find(target, name)
+    deployment = find_deployment(target.desired, target.environment, target.branch, name)
 
     async def go():
         async with ApiClient(target.api_url) as client:
@@ -72,19 +70,3 @@ def parse_params(pairs: list[str]) -> dict:
         except ValueError:
             parameters[key] = value
     return parameters
-
-
-def find(target: Target, name: str) -> DesiredDeployment:
-    """The deployment `deploy` writes for `name`: declared names get the environment's
-    pattern and branch suffix, exactly as in resolution; a server name is taken as is."""
-    flow, _, declared = name.partition("/")
-    wanted = {name}
-    if declared:
-        wanted.add(f"{flow}/{naming.server_name(target.environment, declared, target.branch)}")
-    for deployment in target.desired:
-        if deployment.full_name in wanted:
-            return deployment
-    names = sorted(d.full_name for d in target.desired)
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(names[:10])})"
-    raise fail(f"no deployment '{name}' in environment '{target.environment.name}'{hint}")
