@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 from flowfleet import prefect_settings
-from flowfleet.client import Connection, RetryPolicy, resolve_target, retry_after
+from flowfleet.connection import Connection, resolve_target
 from flowfleet.environments import Environment
 from flowfleet.prefect_settings import PrefectSettings
 from flowfleet.problems import FlowfleetError
+from flowfleet.retry import RetryPolicy, retry_after
 
 
 @pytest.fixture(autouse=True)

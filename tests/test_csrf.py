@@ -15,7 +15,7 @@ import pytest
 
 from deploy_fleet import DeployFleet
 from flowfleet import engine
-from flowfleet.client import HttpReader, send_write
+from flowfleet.client import ApiClient, send_write
 from flowfleet.devserver import LocalServer, start_server
 from misbehaving import Proxy
 
@@ -69,7 +69,7 @@ def test_an_expired_token_is_renewed_and_the_write_goes_through(csrf_server):
     names = [f"csrf-renewal-{uuid.uuid4().hex[:8]}-{i}" for i in (1, 2)]
 
     async def two_writes_across_an_expiry(api_url: str) -> list[httpx.Response]:
-        async with HttpReader(api_url) as http:
+        async with ApiClient(api_url) as http:
             first = await send_write(http, "POST", "/flows/", json={"name": names[0]})
             await asyncio.sleep(TOKEN_SECONDS + 1)
             second = await send_write(http, "POST", "/flows/", json={"name": names[1]})

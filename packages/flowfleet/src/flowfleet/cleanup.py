@@ -12,7 +12,8 @@ from typing import Any
 
 from flowfleet import engine
 from flowfleet.apply import Report
-from flowfleet.client import ApiClient, api_url_for
+from flowfleet.client import ApiClient
+from flowfleet.connection import api_url_for
 from flowfleet.observed import ServerState
 from flowfleet.plan import Change, Plan
 from flowfleet.problems import FlowfleetError, Problem

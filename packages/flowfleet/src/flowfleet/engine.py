@@ -11,7 +11,8 @@ from typing import Any
 
 from flowfleet import branches, gitstorage
 from flowfleet.apply import Outcome, Report, apply_plan
-from flowfleet.client import ApiClient, api_url_for
+from flowfleet.client import ApiClient
+from flowfleet.connection import api_url_for
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
 from flowfleet.errors import describe_error

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flowfleet.errors import describe_error
-from flowfleet.plugins import Plugins, load_plugins
+from flowfleet.plugin_manager import Plugins
+from flowfleet.plugins import load_plugins
 from flowfleet.problems import Problem
 from flowfleet.registry import Registration, Registry
 

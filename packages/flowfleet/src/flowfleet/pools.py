@@ -8,7 +8,7 @@ from typing import Any
 from flowfleet.client import send_write
 from flowfleet.desired import DesiredDeployment
 from flowfleet.errors import auth_failure, describe_error, server_unavailable
-from flowfleet.plugins import InfraTypes
+from flowfleet.infra_types import InfraTypes
 from flowfleet.problems import FlowfleetError
 
 

@@ -14,7 +14,8 @@ from flowfleet.environments import Environment, environment_names, load_environm
 from flowfleet.facts import Facts, image_tags_for
 from flowfleet.gitstorage import GitSource
 from flowfleet.loader import Fleet, load_fleet, package_of
-from flowfleet.plugins import Plugins, load_plugins
+from flowfleet.plugin_manager import Plugins
+from flowfleet.plugins import load_plugins
 from flowfleet.registry import Registry
 from flowfleet.resolve import Resolution, resolve
 from flowfleet.workspace import Workspace

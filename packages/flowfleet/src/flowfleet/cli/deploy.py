@@ -14,7 +14,7 @@ from flowfleet import branches, engine, render_github
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
-from flowfleet.client import resolve_target
+from flowfleet.connection import resolve_target
 from flowfleet.engine import Target
 from flowfleet.problems import FlowfleetError
 from flowfleet.render import Output, render_plan, render_report

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from flowfleet.cli import app, fail
-from flowfleet.client import api_url_for
+from flowfleet.connection import api_url_for
 from flowfleet.environments import Environment
 from flowfleet.errors import describe_error
 from flowfleet.importer.existing import ExistingDeployment

@@ -54,7 +54,7 @@ def render(
     infra_type = session.fleet.plugins.infra_types.types[deployment.infra]
     api_url = environment.effective_api_url()
     if template is TemplateSource.server:
-        from flowfleet.client import api_url_for
+        from flowfleet.connection import api_url_for
 
         server = api_url_for(environment)
         pool_template = asyncio.run(read_pool_template(server, deployment.work_pool))
@@ -73,10 +73,10 @@ def render(
 
 async def read_pool_template(api_url: str, pool: str) -> dict:
     """The pool's base job template as the server holds it (one read, nothing written)."""
-    from flowfleet.client import HttpReader
+    from flowfleet.client import ApiClient
     from flowfleet.errors import describe_error
 
-    async with HttpReader(api_url) as reader:
+    async with ApiClient(api_url) as reader:
         try:
             response = await reader.request("GET", f"/work_pools/{pool}")
         except Exception as exc:

@@ -10,14 +10,14 @@ import asyncio
 from typing import Any
 
 from flowfleet import desired as ownership
-from flowfleet.client import HttpReader
+from flowfleet.client import ApiClient
 from flowfleet.importer.existing import ExistingDeployment, ExistingSchedule
 from flowfleet.observed import _read_all, plain_description
 
 
 async def read_server(api_url: str, project: str) -> tuple[list[ExistingDeployment], int]:
     """Every deployment not managed by `project`, and how many were managed (skipped)."""
-    async with HttpReader(api_url) as client:
+    async with ApiClient(api_url) as client:
         flows, rows, pools, automations = await asyncio.gather(
             _read_all(client, "/flows/filter"),
             _read_all(client, "/deployments/filter"),
@@ -98,5 +98,5 @@ def _triggers_by_deployment(automations: list[dict[str, Any]]) -> dict[str, list
 
 async def read_pool_types(api_url: str) -> dict[str, str]:
     """Work pool name -> type: types the pools a prefect.yaml names but `[pools]` does not."""
-    async with HttpReader(api_url) as client:
+    async with ApiClient(api_url) as client:
         return {p["name"]: p["type"] for p in await _read_all(client, "/work_pools/filter")}

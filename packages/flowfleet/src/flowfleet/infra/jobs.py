@@ -143,7 +143,7 @@ async def _configuration(
 ) -> Any:
     from prefect.client.orchestration import PrefectClient
 
-    from flowfleet.client import Connection
+    from flowfleet.connection import Connection
 
     build = worker_class.job_configuration.from_template_and_values
     if server is None:

@@ -88,7 +88,7 @@ def worker(state: StateDir, port: int, env: str, pool: str | None) -> None:
                 f"no Prefect server answers at {api_url}; start one with `make server`"
             )
     else:
-        from flowfleet.client import api_url_for
+        from flowfleet.connection import api_url_for
 
         api_url = api_url_for(environment)
     ensure_worker(state, api_url, pool)
