@@ -3,7 +3,7 @@
 Each carries Prefect's per-schedule fields (`parameters`, `active`, `slug`,
 `max_scheduled_runs`) and its own `timezone`; None means the deployment's. They
 are checked when the config is built (an unknown field fails there) and turned
-into flowfleet's comparable `spec.Schedule` by `resolve`.
+into flowfleet's comparable `spec.Schedule` by `schedule_checks`.
 """
 
 from __future__ import annotations

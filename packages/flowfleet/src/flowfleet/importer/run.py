@@ -17,8 +17,8 @@ from flowfleet.importer.existing import ExistingDeployment
 from flowfleet.importer.locate import Location, NotFound, Team, locate, teams
 from flowfleet.importer.mapping import Target, map_deployment
 from flowfleet.infra.base import InfraConfig
+from flowfleet.placement import FALLBACK_INFRA
 from flowfleet.problems import Problem
-from flowfleet.resolve import FALLBACK_INFRA
 from flowfleet.workspace import Workspace
 
 
