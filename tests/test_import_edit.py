@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from flowfleet.importer.edit import NewDecorator, add_decorators, inspect_function
+from flowfleet.importer.edit import NewDecorator, add_decorators
+from flowfleet.importer.flow_function import inspect_function
 from flowfleet.importer.locate import NotFound
 from flowfleet.importer.pysource import Call
 

@@ -6,34 +6,27 @@ comment it keeps per pull request. GitHub rejects a comment over 65,536 characte
 and a 1,000-deployment plan lists about 150,000, so a section that would pass its
 budget keeps what a reviewer must see (the verdict, the counts, conflicts, blockers
 and failures, every package's image) and lists changed deployments only while they
-fit, saying how many it left out.
+fit, saying how many it left out. The package table is `render_github_images`'s,
+a changed deployment's row `render_github_rows`'s.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from flowfleet import render, secrets
+from flowfleet import secrets
 from flowfleet.apply import Report
 from flowfleet.desired import DesiredDeployment
 from flowfleet.plan import Change, Plan
+from flowfleet.render_github_images import package_table
+from flowfleet.render_github_rows import OPEN_ROWS, change_row, collapsed, short
 
 COMMENT_LIMIT = 65_536  # GitHub's limit for an issue or pull-request comment body
 SECTION_BUDGET = 30_000  # two sections (dev, prod) and the comment's frame fit the limit
 BUILT_ENV = "FLOWFLEET_IMAGES_BUILT"  # the `images changed` matrix of this run's builds
 LOUD_ROWS = 25  # conflicts, blockers and failures listed before "and N more"
-OPEN_ROWS = 10  # a changes table longer than this is collapsed
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    package: str
-    reference: str
-    status: str  # "rebuilt", "reused", "new tag", "same tag"
 
 
 def built_packages(value: str | None = None) -> set[str] | None:
@@ -45,30 +38,6 @@ def built_packages(value: str | None = None) -> set[str] | None:
         return {row["package"] for row in json.loads(text)["include"]}
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def image_rows(
-    desired: Iterable[DesiredDeployment], plan: Plan, built: set[str] | None = None
-) -> list[ImageRow]:
-    """Each package's image. Without the build matrix, whether the plan moves its tag."""
-    moved = {c.package for c in plan.create} | {c.package for c in plan.update if _image_moved(c)}
-    images: dict[str, str] = {}
-    for d in desired:
-        if d.image:
-            images.setdefault(d.package, d.image)
-    rows = []
-    for package, reference in sorted(images.items()):
-        if built is not None:
-            status = "rebuilt" if package in built else "reused"
-        else:
-            status = "new tag" if package in moved else "same tag"
-        rows.append(ImageRow(package, reference, status))
-    return rows
-
-
-def _image_moved(change: Change) -> bool:
-    jobs = change.changes_json().get("job_variables") or {}
-    return (jobs.get("from") or {}).get("image") != (jobs.get("to") or {}).get("image")
 
 
 def plan_section(
@@ -143,7 +112,7 @@ def problems_section(environment: str, problems: Iterable[object], command: str 
             f"**⛔ blocked: {len(lines)} problem(s) before planning; nothing was read or written**",
             "",
             "> [!CAUTION]",
-            *(f"> **problem:** {_short(line, 400)}  " for line in shown),
+            *(f"> **problem:** {short(line, 400)}  " for line in shown),
             "",
             "Run `flowfleet validate` for the same list with files and lines.",
             "",
@@ -183,7 +152,7 @@ def _section(
     )
     head.append("")
     head += _loud(plan, report)
-    head += _packages(plan, desired, built, budget // 3)
+    head += package_table(plan, desired, built, budget // 3)
 
     changed = plan.conflicts + plan.create + plan.update + plan.delete
     # Failures first: a reviewer must see them even when the list is cut short.
@@ -193,7 +162,7 @@ def _section(
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
     ]
-    rows = [_row(c, results.get(c.full_name), report is not None) for c in changed]
+    rows = [change_row(c, results.get(c.full_name), report is not None) for c in changed]
     unchanged = [f"`{c.full_name}`" for c in plan.unchanged]
 
     text = "\n".join(head)
@@ -209,7 +178,7 @@ def _section(
     if listed:
         table = "\n".join(header + listed)
         if len(rows) > OPEN_ROWS:
-            table = _collapsed(f"{len(rows)} changed deployments", table)
+            table = collapsed(f"{len(rows)} changed deployments", table)
         parts.append(table)
     omitted = len(rows) - len(listed)
     if omitted:
@@ -222,7 +191,7 @@ def _section(
         names = ", ".join(unchanged)
         used = sum(len(p) for p in parts)
         if used + len(names) + 200 <= budget:
-            parts.append(_collapsed(f"{len(unchanged)} unchanged", names))
+            parts.append(collapsed(f"{len(unchanged)} unchanged", names))
         else:
             parts.append(f"{len(unchanged)} unchanged deployments (not listed).")
     return "\n\n".join(p.strip("\n") for p in parts) + "\n"
@@ -233,45 +202,6 @@ def _rank(change: Change, results: dict) -> int:
     if outcome is not None and outcome.status == "failed":
         return 0
     return {"conflict": 1, "delete": 2, "update": 3, "create": 4}.get(change.action, 5)
-
-
-def _row(change: Change, outcome, with_result: bool) -> str:
-    action = {"conflict": "⚠️ **conflict**", "delete": "🗑️ delete"}.get(change.action, change.action)
-    cells = [f"`{change.full_name}`", change.package or "", action]
-    if with_result:
-        status = outcome.status if outcome else "not run"
-        cells.append("❌ **failed**" if status == "failed" else status)
-    details = _details_text(change)
-    if outcome is not None and outcome.status == "failed" and outcome.details:
-        details = secrets.scrub(outcome.details)
-    cells.append(render._cell(_short(details, 300)))
-    return "| " + " | ".join(cells) + " |"
-
-
-def _details_text(change: Change) -> str:
-    """Each changed field, and inside a dict (job variables, parameters) each changed key,
-    so an image tag's move is not cut off behind the keys that stayed."""
-    if change.reason and not change.changes:
-        return secrets.scrub(change.reason)
-    if change.action == "create":
-        return f"on `{change.work_pool}`" if change.work_pool else ""
-    parts = []
-    for field, pair in secrets.mask(change.changes_json()).items():
-        before, after = pair.get("from"), pair.get("to")
-        if isinstance(before, dict) and isinstance(after, dict):
-            for key in sorted(set(before) | set(after)):
-                if before.get(key) != after.get(key):
-                    parts.append(
-                        f"{field}.{key}: {_value(before.get(key))} → {_value(after.get(key))}"
-                    )
-        else:
-            parts.append(f"{field}: {_value(before)} → {_value(after)}")
-    return "; ".join(parts).replace("\n", " ")
-
-
-def _value(value: object) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
-    return f"`{_short(text, 80)}`".replace("``", "` `")
 
 
 def _loud(plan: Plan, report: Report | None) -> list[str]:
@@ -291,57 +221,4 @@ def _loud(plan: Plan, report: Report | None) -> list[str]:
     shown = lines[:LOUD_ROWS]
     if len(lines) > LOUD_ROWS:
         shown.append(f"… and {len(lines) - LOUD_ROWS} more")
-    return ["> [!CAUTION]", *(f"> {_short(line, 400)}  " for line in shown), ""]
-
-
-def _packages(
-    plan: Plan, desired: list[DesiredDeployment], built: set[str] | None, budget: int
-) -> list[str]:
-    """Per package: its image (rebuilt or reused) and how many deployments change."""
-    counts: dict[str, Counter] = {}
-    for change in plan.create + plan.update + plan.delete + plan.conflicts + plan.unchanged:
-        counts.setdefault(change.package or "?", Counter())[change.action] += 1
-    images = {row.package: row for row in image_rows(desired, plan, built)}
-    names = sorted(set(counts) | set(images))
-    if not names:
-        return []
-    lines = [
-        "| Package | Image | create | update | delete | unchanged | conflict |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    # Packages with changes first, so a cut list still shows them.
-    names.sort(
-        key=lambda n: (
-            counts.get(n, Counter())["unchanged"] == sum(counts.get(n, Counter()).values()),
-            n,
-        )
-    )
-    rows = []
-    for name in names:
-        c = counts.get(name, Counter())
-        image = images.get(name)
-        cell = f"`{image.reference}` ({image.status})" if image else "no image"
-        rows.append(
-            f"| {name} | {cell} | {c['create']} | {c['update']} | {c['delete']} "
-            f"| {c['unchanged']} | {c['conflict']} |"
-        )
-    kept = []
-    for row in rows:
-        if sum(len(r) + 1 for r in kept) + len(row) > budget:
-            break
-        kept.append(row)
-    lines += kept
-    if len(kept) < len(rows):
-        lines.append(f"| … and {len(rows) - len(kept)} more packages | | | | | | |")
-    table = "\n".join(lines)
-    if len(names) > OPEN_ROWS:
-        table = _collapsed(f"{len(names)} packages", table)
-    return [table, ""]
-
-
-def _collapsed(summary: str, body: str) -> str:
-    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>\n"
-
-
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return ["> [!CAUTION]", *(f"> {short(line, 400)}  " for line in shown), ""]

@@ -2,7 +2,8 @@
 
 Each module holds one step: read a prefect.yaml (`prefect_yaml`) or a server
 (`server`) into `ExistingDeployment` records, find the flow function each names
-(`locate`), map a record to `DeploymentConfig` arguments (`mapping`, pure), write
-them as Python (`pysource`), insert them with libcst keeping the file's formatting
-(`edit`), and tie it together as a unified diff (`run`).
+(`locate`) and read it (`flow_function`), map a record to `DeploymentConfig`
+arguments (`mapping`, pure, with `schedules` and `pools`), write them as Python
+(`pysource`), insert them with libcst keeping the file's formatting (`edit`, with
+`imports`), and tie it together as a unified diff (`run`).
 """

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowfleet.environments import Environment
-from flowfleet.importer.edit import FlowFunction, NewDecorator, add_decorators, inspect_function
+from flowfleet.importer.edit import NewDecorator, add_decorators
 from flowfleet.importer.existing import ExistingDeployment
+from flowfleet.importer.flow_function import FlowFunction, inspect_function
 from flowfleet.importer.locate import Location, NotFound, Team, locate, teams
 from flowfleet.importer.mapping import Target, map_deployment
 from flowfleet.infra.base import InfraConfig
