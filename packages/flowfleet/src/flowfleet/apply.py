@@ -221,10 +221,12 @@ class Applier:
         paused = want.paused
         if have is not None and "active" not in change.changes:
             paused = have.paused  # a pause set on the server outlives redeploys
-        body = deployment_body(want, self.flow_ids[want.flow], paused)
-        await self.attempt(
+        flow_id = self.flow_ids[want.flow]
+        await self.attempt(  # the body is built inside: one that cannot be built fails alone
             change,
-            lambda: send_write(self.client, "POST", "/deployments/", json=body),
+            lambda: send_write(
+                self.client, "POST", "/deployments/", json=deployment_body(want, flow_id, paused)
+            ),
             PAST_TENSE[change.action],
             ", ".join(change.changes),
         )

@@ -5,6 +5,7 @@ The CLI calls these; tests call them in-process with their own session or client
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from flowfleet.connection import api_url_for
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
 from flowfleet.errors import describe_error
+from flowfleet.lease import LeaseSettings, deploy_lease
 from flowfleet.loader import Fleet
 from flowfleet.observed import ObservedDeployment, ServerState, read_server_state
 from flowfleet.plan import Change, Plan, make_plan
@@ -137,21 +139,40 @@ async def deploy(
     concurrency: int = 1,
     on_outcome: Callable[[Outcome], None] | None = None,
     client: Any = None,
+    lease: LeaseSettings | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    say: Callable[[str], None] = print,
 ) -> tuple[Plan, Report | None]:
     """Plan, then apply unless dry-run or blocked. The report is None when nothing ran.
 
     Reads and writes go through flowfleet's one HTTP client; a given `client` serves both.
+    With `lease`, a write run holds the server-kept deploy lease (flowfleet.lease) from
+    its read to its last write; `on_plan` sees the plan just before it is applied.
     """
-    async with client or target.reader() as reader:
+    async with (
+        client or target.reader() as reader,
+        _guard(target, reader, None if dry_run else lease, say),
+    ):
         state = await target.read(reader)
         planned = target.plan(state, prune=prune, adopt=adopt)
         if dry_run or planned.blockers:
             return planned, None
+        if on_plan:
+            on_plan(planned)
         desired = {d.full_name: d for d in target.desired}
         report = await apply_plan(
             planned, desired, state, reader, concurrency=concurrency, on_outcome=on_outcome
         )
         return planned, report
+
+
+def _guard(target: Target, client: Any, lease: LeaseSettings | None, say: Callable[[str], None]):
+    """The deploy lease, or nothing; a state read ahead of the lease may be stale: dropped."""
+    if lease is None:
+        return contextlib.nullcontext()
+    target.prefetch = None
+    project = target.session.workspace.project
+    return deploy_lease(client, target.api_url, project, target.environment.name, lease, say)
 
 
 async def prune(

@@ -73,7 +73,11 @@ async def ensure_pools(
                     type=pool.type,
                     base_job_template=pool.base_job_template(infra_types),
                 )
-                await send_write(client, "POST", "/work_pools/", json=_json(body))
+                made = await client.request("POST", "/work_pools/", json=_json(body))
+                if made.status_code == 409:  # another run created it since our GET: as good
+                    rows.append((pool.name, "exists", "created meanwhile by another run"))
+                    continue
+                made.raise_for_status()
                 rows.append((pool.name, "created", f"type {pool.type}"))
             elif existing["type"] != pool.type:
                 rows.append(

@@ -10,12 +10,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from flowfleet import branches, engine, render_github
+from flowfleet import branches, engine, interrupt, lease, render_github
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
 from flowfleet.connection import resolve_target
 from flowfleet.engine import Target
+from flowfleet.interrupt import ApplyLog
 from flowfleet.problems import FlowfleetError
 from flowfleet.render import Output, render_plan, render_report
 from flowfleet.session import Session
@@ -129,25 +130,42 @@ def deploy(
         max=32,
         help="Writes in flight at once (FLOWFLEET_CONCURRENCY); 1 is fastest on SQLite.",
     ),
+    lock_wait: float | None = typer.Option(
+        None,
+        "--lock-wait",
+        min=0,
+        help="Seconds to wait while another deploy of this environment runs "
+        f"({lease.WAIT_VAR}, default {lease.LeaseSettings.wait:.0f}); 0 stops at once.",
+    ),
 ) -> None:
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
-    target = announce(load_target(env, branch, output, "deploy"))
+    log = ApplyLog()
+    try:
+        target = announce(load_target(env, branch, output, "deploy"))
 
-    async def run():
-        step, stop = progress(len(target.desired))
-        try:
-            return await engine.deploy(
-                target,
-                prune=prune,
-                adopt=adopt,
-                dry_run=dry_run,
-                concurrency=concurrency,
-                on_outcome=step,
-            )
-        finally:
-            stop()
+        async def run():
+            step, stop = progress(len(target.desired))
+            log.forward = step
+            try:
+                return await engine.deploy(
+                    target,
+                    prune=prune,
+                    adopt=adopt,
+                    dry_run=dry_run,
+                    concurrency=concurrency,
+                    on_outcome=log,
+                    lease=lease.LeaseSettings.from_env(lock_wait),
+                    on_plan=log.planned,
+                    say=lambda line: print(line, file=sys.stderr, flush=True),
+                )
+            finally:
+                stop()
 
-    planned, report = asyncio.run(run())
+        planned, report = asyncio.run(run())
+    except KeyboardInterrupt:
+        for line in log.summary():
+            print(line, file=sys.stderr, flush=True)
+        raise typer.Exit(interrupt.EXIT_CODE) from None
     if output is Output.github:
         built = render_github.built_packages()
         print(render_github.deploy_section(planned, report, target.desired, built=built), end="")

@@ -1,0 +1,188 @@
+"""One deploy at a time per project and environment, kept by the Prefect server itself.
+
+Two deploys of one project to one environment at once both plan against the same
+server state and both write it: each reports every row as created, and the slower
+one may undo the faster one's newer code. A lock file or a lock in this process
+cannot see another CI runner; the server can. The lease is a Prefect global
+concurrency limit with one slot, named `flowfleet-deploy:<project>:<env>`, taken with
+`increment-with-lease`:
+
+- a deploy that holds it renews it every third of its TTL;
+- a deploy that ends (or is interrupted) releases it with `decrement-with-lease`;
+- a deploy that dies (SIGKILL, a lost runner) stops renewing, and the server's
+  repossessor service frees the slot once the TTL has passed (TTL, plus up to its
+  15 s loop). Prefect refuses a lease under 60 s, so that is the default TTL.
+
+A second deploy waits up to `wait` seconds for the slot, then stops with one line.
+A server without the API (404) or one that refuses it (401/403, a key without the
+right) gets a warning and the deploy goes ahead unguarded: no worse than before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flowfleet.errors import describe_error
+from flowfleet.problems import FlowfleetError
+from flowfleet.retry import retry_after
+
+WAIT_VAR = "FLOWFLEET_LOCK_WAIT"
+TTL_VAR = "FLOWFLEET_LOCK_TTL"
+MIN_TTL = 60.0  # Prefect's floor for `lease_duration`
+LIMITS = "/v2/concurrency_limits"
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    """`wait`: seconds a deploy waits for another one (0: stop at once).
+    `ttl`: seconds a dead deploy keeps the lease; a live one renews it."""
+
+    wait: float = 600.0
+    ttl: float = MIN_TTL
+
+    @classmethod
+    def from_env(cls, wait: float | None = None) -> LeaseSettings:
+        def number(var: str, default: float) -> float:
+            raw = os.environ.get(var, "").strip()
+            try:
+                return float(raw) if raw else default
+            except ValueError:
+                raise FlowfleetError(f"{var}={raw!r} is not a number of seconds") from None
+
+        if wait is None:
+            wait = number(WAIT_VAR, cls.wait)
+        return cls(wait=max(0.0, wait), ttl=max(MIN_TTL, number(TTL_VAR, cls.ttl)))
+
+
+def limit_name(project: str, environment: str) -> str:
+    """The concurrency limit's name; Prefect's names refuse `/ % & > <`."""
+    return re.sub(r"[/%&<>]", "_", f"flowfleet-deploy:{project}:{environment}")
+
+
+@dataclass
+class Lease:
+    name: str
+    lease_id: str | None = None  # None: the server keeps no lease; the deploy is unguarded
+    waited: float = 0.0  # seconds spent waiting for another deploy
+    lost: str | None = None  # set when a renewal failed: another deploy may have started
+
+
+@contextlib.asynccontextmanager
+async def deploy_lease(
+    client: Any,
+    api_url: str,
+    project: str,
+    environment: str,
+    settings: LeaseSettings,
+    say: Callable[[str], None],
+) -> AsyncIterator[Lease]:
+    """Hold the lease for the body; release it however the body ends."""
+    lease = await acquire(client, api_url, limit_name(project, environment), settings, say)
+    if lease.lease_id is None:
+        yield lease
+        return
+    renewer = asyncio.create_task(_renew(client, api_url, lease, settings, say))
+    try:
+        yield lease
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        await _release(client, lease)
+
+
+async def acquire(
+    client: Any, api_url: str, name: str, settings: LeaseSettings, say: Callable[[str], None]
+) -> Lease:
+    """Take the one slot, waiting for it while another deploy holds it."""
+    started = time.monotonic()
+    body = {"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": settings.ttl}
+    created = announced = False
+    while True:
+        response = await client.request("POST", f"{LIMITS}/increment-with-lease", json=body)
+        if response.status_code in (401, 403, 404):
+            say(unguarded(response, api_url))
+            return Lease(name)
+        if response.status_code == 423:
+            waited = time.monotonic() - started
+            if waited >= settings.wait:
+                raise FlowfleetError(held_line(name, settings, waited))
+            if not announced:
+                say(f"waiting up to {settings.wait:.0f} s for another deploy to finish ({name})")
+                announced = True
+            pause = retry_after(response) or 2.0
+            await asyncio.sleep(min(max(pause, 0.5), 5.0, settings.wait - waited))
+            continue
+        _raise_for(response, api_url, "taking the deploy lease")
+        granted = response.json()
+        if granted.get("limits"):
+            return Lease(name, str(granted["lease_id"]), waited=time.monotonic() - started)
+        # No such limit yet: the server granted a lease on nothing. Drop it, create it, retry.
+        await client.request("POST", f"{LIMITS}/decrement-with-lease", json=_id(granted))
+        if created:
+            raise FlowfleetError(f"the deploy lease {name} could not be created on {api_url}")
+        await _create_limit(client, api_url, name)
+        created = True
+
+
+def held_line(name: str, settings: LeaseSettings, waited: float) -> str:
+    return (
+        f"another deploy of this project to this environment is running (server lease {name}); "
+        f"waited {waited:.0f} s: run again when it ends (a dead one's lease expires within "
+        f"{settings.ttl:.0f} s), or set {WAIT_VAR} to wait longer"
+    )
+
+
+def unguarded(response: Any, api_url: str) -> str:
+    return (
+        f"warning: {api_url} keeps no deploy lease (increment-with-lease answered "
+        f"{response.status_code}): concurrent deploys of this environment are not kept apart"
+    )
+
+
+async def _create_limit(client: Any, api_url: str, name: str) -> None:
+    response = await client.request("POST", f"{LIMITS}/", json={"name": name, "limit": 1})
+    if response.status_code != 409:  # created meanwhile by another deploy: as good
+        _raise_for(response, api_url, "creating the deploy lease's concurrency limit")
+
+
+async def _renew(
+    client: Any, api_url: str, lease: Lease, settings: LeaseSettings, say: Callable[[str], None]
+) -> None:
+    """Every third of the TTL, so two failed renewals in a row still leave time."""
+    path = f"{LIMITS}/leases/{lease.lease_id}/renew"
+    while True:
+        await asyncio.sleep(settings.ttl / 3)
+        try:
+            response = await client.request("POST", path, json={"lease_duration": settings.ttl})
+            if response.status_code == 410:
+                lease.lost = f"the deploy lease {lease.name} expired before it was renewed"
+                say(f"warning: {lease.lost}: another deploy may start meanwhile")
+                return
+        except Exception as exc:  # noqa: BLE001 - the next renewal tries again
+            say(f"warning: renewing the deploy lease failed: {describe_error(exc, api_url)}")
+
+
+async def _release(client: Any, lease: Lease) -> None:
+    """Best effort: a release that fails leaves a lease that expires within its TTL."""
+    with contextlib.suppress(Exception):
+        await client.request("POST", f"{LIMITS}/decrement-with-lease", json=_id(lease))
+
+
+def _id(lease: Any) -> dict[str, str]:
+    lease_id = lease["lease_id"] if isinstance(lease, dict) else lease.lease_id
+    return {"lease_id": str(lease_id)}
+
+
+def _raise_for(response: Any, api_url: str, doing: str) -> None:
+    try:
+        response.raise_for_status()
+    except Exception as exc:
+        raise FlowfleetError(f"{doing}: {describe_error(exc, api_url)}") from None
