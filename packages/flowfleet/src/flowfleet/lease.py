@@ -29,14 +29,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flowfleet.errors import describe_error
+from flowfleet import lease_holder
+from flowfleet.errors import UNAVAILABLE_STATUSES, describe_error
 from flowfleet.problems import FlowfleetError
 from flowfleet.retry import retry_after
 
 WAIT_VAR = "FLOWFLEET_LOCK_WAIT"
 TTL_VAR = "FLOWFLEET_LOCK_TTL"
 MIN_TTL = 60.0  # Prefect's floor for `lease_duration`
-LIMITS = "/v2/concurrency_limits"
+LIMITS = lease_holder.LIMITS
 
 
 @dataclass(frozen=True)
@@ -105,31 +106,59 @@ async def acquire(
     started = time.monotonic()
     body = {"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": settings.ttl}
     created = announced = False
+    prober = lease_holder.Prober()
     while True:
-        response = await client.request("POST", f"{LIMITS}/increment-with-lease", json=body)
+        waited = time.monotonic() - started
+        response = await _call(client, api_url, f"{LIMITS}/increment-with-lease", body)
         if response.status_code in (401, 403, 404):
             say(unguarded(response, api_url))
             return Lease(name)
-        if response.status_code == 423:
-            waited = time.monotonic() - started
+        busy = response.status_code in UNAVAILABLE_STATUSES and announced
+        if response.status_code == 423 or busy:  # held; or busy while we wait anyway
             if waited >= settings.wait:
                 raise FlowfleetError(held_line(name, settings, waited))
             if not announced:
                 say(f"waiting up to {settings.wait:.0f} s for another deploy to finish ({name})")
                 announced = True
+            if await _reclaim(client, name, prober, say):
+                continue
             pause = retry_after(response) or 2.0
             await asyncio.sleep(min(max(pause, 0.5), 5.0, settings.wait - waited))
             continue
         _raise_for(response, api_url, "taking the deploy lease")
         granted = response.json()
         if granted.get("limits"):
-            return Lease(name, str(granted["lease_id"]), waited=time.monotonic() - started)
+            lease = Lease(name, str(granted["lease_id"]), waited=waited)
+            await lease_holder.publish(client, name, str(lease.lease_id), settings.ttl)
+            return lease
         # No such limit yet: the server granted a lease on nothing. Drop it, create it, retry.
-        await client.request("POST", f"{LIMITS}/decrement-with-lease", json=_id(granted))
+        await _call(client, api_url, f"{LIMITS}/decrement-with-lease", _id(granted))
         if created:
             raise FlowfleetError(f"the deploy lease {name} could not be created on {api_url}")
         await _create_limit(client, api_url, name)
         created = True
+
+
+async def _reclaim(
+    client: Any, name: str, prober: lease_holder.Prober, say: Callable[[str], None]
+) -> bool:
+    """True when the slot was held by a lease the server lost (it restarted): freed."""
+    try:
+        lost = await prober.lost_lease(client, name)
+        if lost is None:
+            return False
+        await lease_holder.free_slot(client, name)
+    except Exception:  # noqa: BLE001 - not provable now: keep waiting
+        return False
+    say(f"the server no longer has lease {lost} that held {name} (it restarted?): freed it")
+    return True
+
+
+async def _call(client: Any, api_url: str, path: str, body: dict[str, Any]) -> Any:
+    try:
+        return await client.request("POST", path, json=body)
+    except Exception as exc:
+        raise FlowfleetError(f"taking the deploy lease: {describe_error(exc, api_url)}") from None
 
 
 def held_line(name: str, settings: LeaseSettings, waited: float) -> str:
@@ -172,6 +201,7 @@ async def _renew(
 
 async def _release(client: Any, lease: Lease) -> None:
     """Best effort: a release that fails leaves a lease that expires within its TTL."""
+    await lease_holder.withdraw(client, lease.name)  # first: a waiter never probes a stale id
     with contextlib.suppress(Exception):
         await client.request("POST", f"{LIMITS}/decrement-with-lease", json=_id(lease))
 

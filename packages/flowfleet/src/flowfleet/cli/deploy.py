@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from flowfleet import branches, engine, interrupt, lease, render_github
+from flowfleet import branches, engine, interrupt, lease, render_github, secrets
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
@@ -156,7 +156,7 @@ def deploy(
                     on_outcome=log,
                     lease=lease.LeaseSettings.from_env(lock_wait),
                     on_plan=log.planned,
-                    say=lambda line: print(line, file=sys.stderr, flush=True),
+                    say=lambda line: print(secrets.scrub(line), file=sys.stderr, flush=True),
                 )
             finally:
                 stop()
