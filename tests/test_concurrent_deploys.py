@@ -53,6 +53,15 @@ def wait_for_lines(process: subprocess.Popen, prefix: str, count: int) -> list[s
     return seen
 
 
+def signal_mid_deploy(project: DiskProject, signum: int, after_creates: int) -> tuple[int, str]:
+    """Start a deploy, send it `signum` once it has created some, and wait for its end."""
+    deploy = project.popen("deploy", "--env", "test")
+    wait_for_lines(deploy, "created ", after_creates)
+    os.kill(deploy.pid, signum)  # the process this test started, nothing else
+    _, stderr = deploy.communicate(timeout=60)
+    return deploy.returncode, stderr
+
+
 @pytest.mark.slow
 def test_two_concurrent_deploys_one_applies_and_the_other_waits(prefect_server, tmp_path):
     project = project_on(prefect_server, tmp_path)
@@ -75,10 +84,7 @@ def test_two_concurrent_deploys_one_applies_and_the_other_waits(prefect_server, 
 @pytest.mark.slow
 def test_a_killed_deploys_lease_expires_and_a_later_deploy_proceeds(prefect_server, tmp_path):
     project = project_on(prefect_server, tmp_path)
-    victim = project.popen("deploy", "--env", "test")
-    wait_for_lines(victim, "created ", 1)
-    os.kill(victim.pid, signal.SIGKILL)  # the process this test started, nothing else
-    victim.communicate(timeout=30)
+    signal_mid_deploy(project, signal.SIGKILL, after_creates=1)
     killed_at = time.monotonic()
 
     refused = project.run("deploy", "--env", "test", "--lock-wait", "0")
@@ -99,11 +105,8 @@ def test_a_killed_deploys_lease_expires_and_a_later_deploy_proceeds(prefect_serv
 @pytest.mark.slow
 def test_ctrl_c_prints_what_was_applied_and_what_was_not_and_exits_130(prefect_server, tmp_path):
     project = project_on(prefect_server, tmp_path)
-    deploy = project.popen("deploy", "--env", "test")
-    wait_for_lines(deploy, "created ", 3)
-    deploy.send_signal(signal.SIGINT)
-    _, stderr = deploy.communicate(timeout=60)
-    assert deploy.returncode == 130, stderr
+    returncode, stderr = signal_mid_deploy(project, signal.SIGINT, after_creates=3)
+    assert returncode == 130, stderr
     assert "Traceback" not in stderr
     summary = next(line for line in stderr.splitlines() if line.startswith("interrupted: "))
     applied, _, rest = summary.removeprefix("interrupted: applied ").partition(" of ")
