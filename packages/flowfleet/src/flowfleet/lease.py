@@ -14,7 +14,7 @@ concurrency limit with one slot, named `flowfleet-deploy:<project>:<env>`, taken
   15 s loop). Prefect refuses a lease under 60 s, so that is the default TTL.
 
 A second deploy waits up to `wait` seconds for the slot, then stops with one line.
-A server without the API (404) or one that refuses it (401/403, a key without the
+A server without the API (404) or one that refuses it (403, a key without the
 right) gets a warning and the deploy goes ahead unguarded: no worse than before.
 """
 
@@ -110,7 +110,7 @@ async def acquire(
     while True:
         waited = time.monotonic() - started
         response = await _call(client, api_url, f"{LIMITS}/increment-with-lease", body)
-        if response.status_code in (401, 403, 404):
+        if response.status_code in (403, 404):  # 401 is a bad credential: an error below
             say(unguarded(response, api_url))
             return Lease(name)
         busy = response.status_code in UNAVAILABLE_STATUSES and announced
