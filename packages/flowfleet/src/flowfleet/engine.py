@@ -149,28 +149,27 @@ async def deploy(
     With `lease`, a write run holds the server-kept deploy lease (flowfleet.lease) from
     its read to its last write; `on_plan` sees the plan just before it is applied.
     """
-    async with (
-        client or target.reader() as reader,
-        _guard(target, reader, None if dry_run else lease, say),
-    ):
-        state = await target.read(reader)
-        planned = target.plan(state, prune=prune, adopt=adopt)
-        if dry_run or planned.blockers:
-            return planned, None
-        if on_plan:
-            on_plan(planned)
-        desired = {d.full_name: d for d in target.desired}
-        report = await apply_plan(
-            planned, desired, state, reader, concurrency=concurrency, on_outcome=on_outcome
-        )
-        return planned, report
+    async with client or target.reader() as reader:
+        state = await target.read(reader)  # an unreachable server fails here, at once
+        async with _guard(target, reader, None if dry_run else lease, say) as held:
+            if held is not None:  # read before the lease: another deploy may have written since
+                state = await read_state(reader, target.api_url)
+            planned = target.plan(state, prune=prune, adopt=adopt)
+            if dry_run or planned.blockers:
+                return planned, None
+            if on_plan:
+                on_plan(planned)
+            desired = {d.full_name: d for d in target.desired}
+            report = await apply_plan(
+                planned, desired, state, reader, concurrency=concurrency, on_outcome=on_outcome
+            )
+            return planned, report
 
 
 def _guard(target: Target, client: Any, lease: LeaseSettings | None, say: Callable[[str], None]):
-    """The deploy lease, or nothing; a state read ahead of the lease may be stale: dropped."""
+    """The deploy lease (yields the `Lease`), or nothing (yields None)."""
     if lease is None:
         return contextlib.nullcontext()
-    target.prefetch = None
     project = target.session.workspace.project
     return deploy_lease(client, target.api_url, project, target.environment.name, lease, say)
 
