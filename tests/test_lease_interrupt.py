@@ -83,3 +83,17 @@ def test_interrupted_after_the_last_write_lists_nothing_as_pending():
         "interrupted: applied 1 of 1 changes, 0 not applied",
         "applied: created f/c0",
     ]
+
+
+def test_ctrl_c_inside_prints_the_summary_and_exits_130(capsys):
+    log = ApplyLog()
+    log.planned(plan_of(creates=2))
+    log(Outcome(full_name="f/c0", status="created"))
+    with pytest.raises(SystemExit) as stopped, log.on_ctrl_c():
+        raise KeyboardInterrupt
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.splitlines()[:3] == [
+        "interrupted: applied 1 of 2 changes, 1 not applied",
+        "applied: created f/c0",
+        "not applied: f/c1",
+    ]

@@ -10,7 +10,9 @@ upsert or a delete.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 
 from flowfleet.apply import PAST_TENSE, Outcome
 from flowfleet.plan import Plan
@@ -34,6 +36,16 @@ class ApplyLog:
         self.outcomes.append(outcome)
         if self.forward:
             self.forward(outcome)
+
+    @contextlib.contextmanager
+    def on_ctrl_c(self) -> Iterator[None]:
+        """Ctrl-C inside: print the summary on stderr and exit 130, no traceback."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            for line in self.summary():
+                print(line, file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_CODE) from None
 
     def summary(self) -> list[str]:
         """The lines printed on Ctrl-C."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from flowfleet import branches, engine, interrupt, lease, render_github, secrets
+from flowfleet import branches, engine, lease, render_github, secrets
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
@@ -139,33 +139,30 @@ def deploy(
     ),
 ) -> None:
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
-    log = ApplyLog()
-    try:
+    log = ApplyLog()  # on Ctrl-C: what was applied and what was not
+    with log.on_ctrl_c():
         target = announce(load_target(env, branch, output, "deploy"))
 
-        async def run():
-            step, stop = progress(len(target.desired))
-            log.forward = step
-            try:
-                return await engine.deploy(
-                    target,
-                    prune=prune,
-                    adopt=adopt,
-                    dry_run=dry_run,
-                    concurrency=concurrency,
-                    on_outcome=log,
-                    lease=lease.LeaseSettings.from_env(lock_wait),
-                    on_plan=log.planned,
-                    say=lambda line: print(secrets.scrub(line), file=sys.stderr, flush=True),
-                )
-            finally:
-                stop()
+    async def run():
+        step, stop = progress(len(target.desired))
+        log.forward = step
+        try:
+            return await engine.deploy(
+                target,
+                prune=prune,
+                adopt=adopt,
+                dry_run=dry_run,
+                concurrency=concurrency,
+                on_outcome=log,
+                lease=lease.LeaseSettings.from_env(lock_wait),
+                on_plan=log.planned,
+                say=lambda line: print(secrets.scrub(line), file=sys.stderr, flush=True),
+            )
+        finally:
+            stop()
 
+    with log.on_ctrl_c():
         planned, report = asyncio.run(run())
-    except KeyboardInterrupt:
-        for line in log.summary():
-            print(line, file=sys.stderr, flush=True)
-        raise typer.Exit(interrupt.EXIT_CODE) from None
     if output is Output.github:
         built = render_github.built_packages()
         print(render_github.deploy_section(planned, report, target.desired, built=built), end="")
