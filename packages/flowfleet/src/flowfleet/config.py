@@ -24,6 +24,16 @@ class ConcurrencyOptions(BaseModel):
     grace_period_seconds: int | None = Field(default=None, ge=60, le=86400)
 
 
+class VersionInfo(BaseModel):
+    """Prefect's `version_info` (type, version, and e.g. branch or url). Typed, and refused
+    at validate: Prefect 3.9.1's server accepts it and stores none of it (acceptance.py)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    version: str
+
+
 class PendingInfra(InfraConfig):
     """An infra type given by name or as a dict, checked once plugins have loaded.
 
@@ -43,6 +53,7 @@ class DeploymentConfig(BaseModel):
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
     version: str | None = None
+    version_info: VersionInfo | None = None  # refused: the server drops it (acceptance.py)
 
     cron: str | None = None
     interval: timedelta | None = None

@@ -34,6 +34,7 @@ from flowfleet.placement import Placement, default_infra, place, validated_infra
 from flowfleet.problems import Problem
 from flowfleet.registry import Registration
 from flowfleet.schedule_checks import checked_schedules
+from flowfleet.team import Team, team_for
 
 
 @dataclass
@@ -114,6 +115,7 @@ def _resolve_one(
     infra = validated_infra(ctx, package, config, problem, override_of(reg.config, env.name))
     parameters = check_parameters(reg, config, problem)
     storage = _storage(ctx, package, problems)
+    team = _team(ctx, package, problems)
     if problems or infra is None or storage is None:
         return None
     placement = place(ctx, package, config, infra, storage, problem)
@@ -121,6 +123,7 @@ def _resolve_one(
         return None
 
     deployment = _deployment(ctx, package, reg, config, placement, storage, schedules, parameters)
+    deployment.user_labels = {**config.labels, **team.owner_labels()}  # the package's owners
     raised = ctx.fleet.plugins.adjust_deployment(deployment, env)
     if raised is not None:
         plugin, exc = raised
@@ -239,6 +242,15 @@ def _storage(ctx: Context, package: str, problems: list[Problem]) -> Storage | N
         ctx.reported.add((package, "storage"))
         problems.extend(storage.problems)
     return None
+
+
+def _team(ctx: Context, package: str, problems: list[Problem]) -> Team:
+    """The package's owners and alerts (team.py); their problems reported once per package."""
+    team, found = team_for(ctx.facts, package)
+    if found and (package, "team") not in ctx.reported:
+        ctx.reported.add((package, "team"))
+        problems.extend(found)
+    return team
 
 
 def _check_labels(config: DeploymentConfig, problem: Any) -> None:
