@@ -34,6 +34,8 @@ from flowfleet.placement import Placement, default_infra, place, validated_infra
 from flowfleet.problems import Problem
 from flowfleet.registry import Registration
 from flowfleet.schedule_checks import checked_schedules
+from flowfleet.trigger_checks import check_references
+from flowfleet.triggers import resolve_triggers
 
 
 @dataclass
@@ -89,6 +91,7 @@ def resolve(
         seen[deployment.full_name] = deployment
         result.deployments.append(deployment)
     result.deployments.sort(key=lambda d: d.full_name)
+    result.problems.extend(check_references(result.deployments, environment.name))
     return result
 
 
@@ -113,6 +116,11 @@ def _resolve_one(
     _check_labels(config, problem)
     infra = validated_infra(ctx, package, config, problem, override_of(reg.config, env.name))
     parameters = check_parameters(reg, config, problem)
+    triggers = resolve_triggers(
+        config.triggers,
+        lambda flow, name: f"{flow}/{naming.server_name(env, name, ctx.facts.branch)}",
+        problem,
+    )
     storage = _storage(ctx, package, problems)
     if problems or infra is None or storage is None:
         return None
@@ -121,6 +129,7 @@ def _resolve_one(
         return None
 
     deployment = _deployment(ctx, package, reg, config, placement, storage, schedules, parameters)
+    deployment.triggers = triggers
     raised = ctx.fleet.plugins.adjust_deployment(deployment, env)
     if raised is not None:
         plugin, exc = raised
