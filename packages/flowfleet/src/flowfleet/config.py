@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
 
+from flowfleet import triggers as trigger_types
 from flowfleet.infra.base import InfraConfig
 from flowfleet.schedules import AnySchedule
 
@@ -78,6 +79,13 @@ class DeploymentConfig(BaseModel):
     enforce_parameter_schema: bool | None = None  # None: the server's default
     labels: dict[str, str] = Field(default_factory=dict)  # beside flowfleet's own, which win
     job_variables: dict[str, Any] = Field(default_factory=dict)
+    # `after(...)` and Prefect's deployment triggers, each one automation (triggers.py).
+    triggers: list[Any] = Field(default_factory=list)
+
+    @field_validator("triggers", mode="before")
+    @classmethod
+    def _typed_triggers(cls, value: Any) -> list[Any]:
+        return trigger_types.coerce(value)
 
     @field_validator("infra", mode="before")
     @classmethod

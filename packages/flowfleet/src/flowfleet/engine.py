@@ -11,6 +11,9 @@ from typing import Any
 
 from flowfleet import branches, gitstorage
 from flowfleet.apply import Outcome, Report, apply_plan
+from flowfleet.automation_apply import apply_automations
+from flowfleet.automation_plan import plan_automations
+from flowfleet.automations import DesiredAutomation, from_triggers
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
 from flowfleet.desired import DesiredDeployment
@@ -35,6 +38,13 @@ class Target:
     api_url: str
     branch: str | None = None  # None: unknown, and nothing here depends on it
     prefetch: ServerPrefetch | None = field(default=None, repr=False)
+    # Automations from other producers than triggers (see automations.py).
+    more_automations: list[DesiredAutomation] = field(default_factory=list)
+
+    @property
+    def automations(self) -> list[DesiredAutomation]:
+        """Every automation this environment should hold: one per trigger, then the rest."""
+        return from_triggers(self.desired) + self.more_automations
 
     @classmethod
     def load(
@@ -84,14 +94,15 @@ class Target:
 
     def plan(self, state: ServerState, *, prune: bool = False, adopt: bool = False) -> Plan:
         planned = self._plan(state, prune=prune, adopt=adopt)
-        cached = {c.package for c in planned.delete} & self.session.from_cache
+        deletes = planned.delete + planned.automations.delete
+        cached = {c.package for c in deletes} & self.session.from_cache
         if cached:  # never delete on the strength of a cached resolution: resolve afresh
             self.desired = self.session.refresh(self.environment, self.branch, self.desired, cached)
             planned = self._plan(state, prune=prune, adopt=adopt)
         return planned
 
     def _plan(self, state: ServerState, *, prune: bool, adopt: bool) -> Plan:
-        return make_plan(
+        planned = make_plan(
             self.desired,
             state,
             environment=self.environment.name,
@@ -101,6 +112,19 @@ class Target:
             failed_packages=self.session.fleet.failed_packages,
             prune_scope=self.in_lane,
         )
+        planned.automations = plan_automations(
+            self.automations,
+            state.automations,
+            {name: d.id for name, d in state.deployments.items()},
+            project=self.session.workspace.project,
+            environment=self.environment.name,
+            branch=self.lane,
+            packages={d.package for d in self.desired},
+            prune=prune,
+            adopt=adopt,
+            failed_packages=self.session.fleet.failed_packages,
+        )
+        return planned
 
     async def read(self, client: Any) -> ServerState:
         try:
@@ -151,6 +175,7 @@ async def deploy(
         report = await apply_plan(
             planned, desired, state, reader, concurrency=concurrency, on_outcome=on_outcome
         )
+        await apply_automations(planned.automations, state, reader, report, on_outcome)
         return planned, report
 
 

@@ -35,6 +35,8 @@ from flowfleet.problems import Problem
 from flowfleet.registry import Registration
 from flowfleet.schedule_checks import checked_schedules
 from flowfleet.team import Team, team_for
+from flowfleet.trigger_checks import check_references
+from flowfleet.triggers import resolve_triggers
 
 
 @dataclass
@@ -90,6 +92,7 @@ def resolve(
         seen[deployment.full_name] = deployment
         result.deployments.append(deployment)
     result.deployments.sort(key=lambda d: d.full_name)
+    result.problems.extend(check_references(result.deployments, environment.name))
     return result
 
 
@@ -114,6 +117,11 @@ def _resolve_one(
     _check_labels(config, problem)
     infra = validated_infra(ctx, package, config, problem, override_of(reg.config, env.name))
     parameters = check_parameters(reg, config, problem)
+    triggers = resolve_triggers(
+        config.triggers,
+        lambda flow, name: f"{flow}/{naming.server_name(env, name, ctx.facts.branch)}",
+        problem,
+    )
     storage = _storage(ctx, package, problems)
     team = _team(ctx, package, problems)
     if problems or infra is None or storage is None:
@@ -124,6 +132,7 @@ def _resolve_one(
 
     deployment = _deployment(ctx, package, reg, config, placement, storage, schedules, parameters)
     deployment.user_labels = {**config.labels, **team.owner_labels()}  # the package's owners
+    deployment.triggers = triggers
     raised = ctx.fleet.plugins.adjust_deployment(deployment, env)
     if raised is not None:
         plugin, exc = raised
