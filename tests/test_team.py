@@ -8,8 +8,9 @@ import uuid
 import pytest
 
 from fleet_sandbox import Sandbox, flow_module
-from flowfleet.alerts import package_alerts
-from flowfleet.team import RUN_STATES, Alerts, Team, team_of
+from flowfleet.alerts import PackageAlert, alert_automations, package_alerts
+from flowfleet.problems import FlowfleetError
+from flowfleet.team import RUN_STATES, Alerts, Team, team_of, teams
 
 KNOWN = ["local", "dev", "prod"]
 SALES = {
@@ -196,20 +197,16 @@ def test_version_info_is_refused_with_the_reason(sandbox: Sandbox) -> None:
 
 def test_one_alert_per_package_and_environment(sandbox: Sandbox) -> None:
     acme(sandbox, ACME_TEAM)
-    from flowfleet.team import teams
-
-    for env, expected in (("prod", 1), ("local", 0)):
-        resolution = sandbox.resolve(env)
-        facts = _facts(sandbox, env)
-        alerts = package_alerts(teams(facts), env, resolution.deployments)
-        assert len(alerts) == expected
-    [alert] = package_alerts(teams(_facts(sandbox, "prod")), "prod", sandbox.resolve().deployments)
+    found = {env: alerts_of(sandbox, env) for env in ("prod", "local")}
+    assert found["local"] == []  # overrides.local: enabled = false
+    [alert] = found["prod"]
     assert alert.deployments == ("acme-other/default", "acme-report/default")
     assert (alert.notify, alert.owners, alert.states) == (
         "custom-webhook/acme-alerts",
         ("team-acme",),
         ("Failed", "Crashed"),
     )
+    assert alert.name == "alerts: acme-flows (prod)"
 
 
 def test_the_automation_is_what_the_server_accepts() -> None:
@@ -218,27 +215,35 @@ def test_the_automation_is_what_the_server_accepts() -> None:
     team = team_of("sales-flows", SALES, "dev", KNOWN)[0]
     deployments = [_named("sales-etl/default"), _named("sales-etl/weekly")]
     [alert] = package_alerts([team], "dev", deployments)
-    ids = {"sales-etl/default": str(uuid.uuid4())}
     block = str(uuid.uuid4())
-    automation = alert.automation(ids, block)
-    assert alert.unresolved(ids) == ["sales-etl/weekly"]
-    trigger = automation["trigger"]
+    [automation] = alert_automations([alert], {"slack-webhook/sales-alerts": block}, "http://x")
+    assert automation.references() == {"sales-etl/default", "sales-etl/weekly"}
+    ids = {"sales-etl/default": str(uuid.uuid4()), "sales-etl/weekly": str(uuid.uuid4())}
+    body = automation.body(ids, ["flowfleet.managed"])
+    trigger = body["trigger"]
     assert trigger["expect"] == ["prefect.flow-run.Crashed", "prefect.flow-run.Failed"]
     assert trigger["match_related"] == {
         "prefect.resource.role": "deployment",
-        "prefect.resource.id": sorted(
-            [
-                f"prefect.deployment.{ids['sales-etl/default']}",
-                "prefect.deployment.(new) sales-etl/weekly",
-            ]
-        ),
+        "prefect.resource.id": [f"prefect.deployment.{ids[n]}" for n in sorted(ids)],
     }
-    [action] = automation["actions"]
+    [action] = body["actions"]
     assert (action["type"], action["block_document_id"]) == ("send-notification", block)
     assert "{{ flow_run.name }}" in action["body"] and "team-sales" in action["body"]
-    assert automation["name"] == "alerts: sales-flows (dev)"
-    fields = {k: v for k, v in automation.items() if k != "package"}
-    AutomationCreate.model_validate(fields)  # the server's own schema takes it
+    assert body["name"] == "alerts: sales-flows (dev)"
+    AutomationCreate.model_validate(body)  # the server's own schema takes it
+
+
+def test_a_block_missing_on_the_server_is_one_line_naming_the_fix() -> None:
+    team = team_of("sales-flows", SALES, "dev", KNOWN, "flows/sales/pyproject.toml")[0]
+    [alert] = package_alerts([team], "dev", [_named("sales-etl/default")])
+    with pytest.raises(FlowfleetError) as raised:
+        alert_automations([alert], {"slack-webhook/other": "1"}, "http://127.0.0.1:1/api")
+    assert str(raised.value) == (
+        "sales-flows field 'tool.flowfleet.alerts.notify': no notification block "
+        "'slack-webhook/sales-alerts' on the server at http://127.0.0.1:1/api "
+        "[flows/sales/pyproject.toml] (fix: create it in the Prefect UI (Blocks) or with "
+        "`prefect block create slack-webhook`; flowfleet refers to it and never creates it)"
+    )
 
 
 def _named(full_name: str):
@@ -248,9 +253,9 @@ def _named(full_name: str):
     return minimal_deployment(package="sales-flows", flow=flow, name=name, full_name=full_name)
 
 
-def _facts(sandbox: Sandbox, env: str):
-    from flowfleet.environments import environment_names, load_environment
-    from flowfleet.facts import Facts
+def alerts_of(sandbox: Sandbox, env: str) -> list[PackageAlert]:
+    from flowfleet.environments import environment_names
 
     known = environment_names(sandbox.env_dir)
-    return Facts.gather(sandbox.workspace, load_environment(sandbox.env_dir, env), known)
+    found = teams(sandbox.workspace.members, env, known)
+    return package_alerts(found, env, sandbox.resolve(env).deployments)

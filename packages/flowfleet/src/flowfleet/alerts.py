@@ -1,17 +1,18 @@
-"""A package's alerts as one Prefect automation per environment: pure data, no server.
+"""A package's alerts as one owned Prefect automation per environment. Pure: no server.
 
 `package_alerts` says, from the team settings (team.py) and the resolved deployments,
 which packages alert in an environment and on what. `PackageAlert.automation` turns
-one into the automation Prefect stores, once the ids it needs are known:
+one into a `DesiredAutomation` (automations.py), which plan, apply and prune treat
+like a trigger's: owned by tags, matched by name, deleted with its package.
 
-- the trigger is an `EventTrigger` on `prefect.flow-run.<State>` events whose related
+- The trigger is an `EventTrigger` on `prefect.flow-run.<State>` events whose related
   `deployment` resource is one of the package's deployments. Prefect 3.9.1's run
   events carry no deployment labels (server/models/events.py), only the deployment's
-  id, name and tags, so the deployments are matched by id; the ids come from the
-  server at plan and apply time.
-- the action is `send-notification` with the block document's id, found on the server
-  by its `<block-type-slug>/<block-name>` reference (alert_blocks.py). The block is
-  never made or read back by flowfleet, so no secret of it passes through here.
+  id, name and tags, so the deployments are matched by id: written as references
+  (`<deployment:flow/name>`), bound to the server's ids at plan and again at apply.
+- The action is `send-notification` with the id of the block document the package
+  names (`<block-type-slug>/<block-name>`), as read with the server state
+  (alert_blocks.py). flowfleet never creates that block nor reads its secrets.
 
 Both are built with Prefect's own models, so a shape the server would refuse fails here.
 """
@@ -22,11 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flowfleet.automations import DesiredAutomation
 from flowfleet.desired import DesiredDeployment
-from flowfleet.team import Team
+from flowfleet.problems import FlowfleetError, Problem
+from flowfleet.team import Team, teams
+from flowfleet.triggers import reference
 
 FLOW_RUN_EVENT = "prefect.flow-run."
-NEW = "(new) "  # stands in for the id of a deployment the plan has yet to create
 
 SUBJECT = "[{env}] {{{{ flow.name }}}}/{{{{ deployment.name }}}}: {{{{ flow_run.state.name }}}}"
 BODY = (
@@ -47,10 +50,13 @@ class PackageAlert:
     states: tuple[str, ...]
     notify: str  # "<block-type-slug>/<block-name>"
     deployments: tuple[str, ...]  # the package's full names here, sorted
+    lane: str | None = None  # a branch lane's alerts are its own automation
+    source: str | None = None  # the package's pyproject.toml, for messages
 
     @property
     def name(self) -> str:
-        return f"alerts: {self.package} ({self.environment})"
+        lane = f" [{self.lane}]" if self.lane else ""
+        return f"alerts: {self.package} ({self.environment}){lane}"
 
     @property
     def description(self) -> str:
@@ -63,23 +69,18 @@ class PackageAlert:
     def events(self) -> list[str]:
         return sorted(f"{FLOW_RUN_EVENT}{state}" for state in self.states)
 
-    def unresolved(self, deployment_ids: Mapping[str, str]) -> list[str]:
-        """The package's deployments without an id on the server: written nowhere yet."""
-        return [name for name in self.deployments if not deployment_ids.get(name)]
-
-    def trigger(self, deployment_ids: Mapping[str, str]) -> dict[str, Any]:
-        """The EventTrigger as JSON. A deployment without an id yet (to be created) is
-        named `(new) flow/name`, so the plan shows it; apply passes real ids."""
+    def trigger(self) -> dict[str, Any]:
+        """The EventTrigger as JSON, its deployments by reference."""
         from prefect.events.schemas.automations import EventTrigger, Posture
 
-        resources = sorted(
-            f"prefect.deployment.{deployment_ids.get(name) or NEW + name}"
-            for name in self.deployments
-        )
+        deployments = [f"prefect.deployment.{reference(name)}" for name in self.deployments]
         trigger = EventTrigger(
             expect=set(self.events()),
             match={"prefect.resource.id": "prefect.flow-run.*"},
-            match_related={"prefect.resource.role": "deployment", "prefect.resource.id": resources},
+            match_related={
+                "prefect.resource.role": "deployment",
+                "prefect.resource.id": deployments,
+            },
             posture=Posture.Reactive,
             threshold=1,
             within=0,
@@ -100,20 +101,33 @@ class PackageAlert:
         )
         return [action.model_dump(mode="json")]
 
-    def automation(self, deployment_ids: Mapping[str, str], block_id: str) -> dict[str, Any]:
-        """The automation's fields: name, package, trigger, actions, description, enabled."""
-        return {
-            "name": self.name,
-            "package": self.package,
-            "trigger": self.trigger(deployment_ids),
-            "actions": self.actions(block_id),
-            "description": self.description,
-            "enabled": True,
-        }
+    def automation(self, block_id: str) -> DesiredAutomation:
+        return DesiredAutomation(
+            name=self.name,
+            package=self.package,
+            trigger=self.trigger(),
+            actions=self.actions(block_id),
+            description=self.description,
+            source=self.source or "",
+        )
+
+    def missing_block(self, api_url: str) -> Problem:
+        return Problem(
+            f"no notification block '{self.notify}' on the server at {api_url}",
+            self.package,
+            None,
+            "tool.flowfleet.alerts.notify",
+            f"create it in the Prefect UI (Blocks) or with `prefect block create "
+            f"{self.notify.split('/')[0]}`; flowfleet refers to it and never creates it",
+            self.source,
+        )
 
 
 def package_alerts(
-    teams: Iterable[Team], environment: str, deployments: Iterable[DesiredDeployment]
+    teams: Iterable[Team],
+    environment: str,
+    deployments: Iterable[DesiredDeployment],
+    lane: str | None = None,
 ) -> list[PackageAlert]:
     """Every package that alerts in `environment` and has a deployment there."""
     names: dict[str, list[str]] = {}
@@ -132,6 +146,29 @@ def package_alerts(
                 states=alerts.states,
                 notify=alerts.notify or "",
                 deployments=tuple(sorted(names[team.package])),
+                lane=lane,
+                source=team.source,
             )
         )
     return found
+
+
+def alert_automations(
+    alerts: Iterable[PackageAlert], blocks: Mapping[str, str], api_url: str
+) -> list[DesiredAutomation]:
+    """The alerts' automations, their blocks bound from `blocks` (reference -> id);
+    a block that is not on the server is one line each, raised before anything is written."""
+    alerts = list(alerts)
+    missing = [a.missing_block(api_url) for a in alerts if a.notify not in blocks]
+    if missing:
+        raise FlowfleetError(*missing)
+    return [a.automation(blocks[a.notify]) for a in alerts]
+
+
+def target_alerts(target: Any, blocks: Mapping[str, str]) -> list[DesiredAutomation]:
+    """An `engine.Target`'s alert automations, against the blocks read from its server."""
+    workspace = target.session.workspace
+    env = target.environment.name
+    found = teams(workspace.members, env, target.session.known_environments)
+    alerts = package_alerts(found, env, target.desired, target.lane)
+    return alert_automations(alerts, blocks, target.api_url)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowfleet import branches, gitstorage
+from flowfleet.alerts import target_alerts
 from flowfleet.apply import Outcome, Report, apply_plan
 from flowfleet.automation_apply import apply_automations
 from flowfleet.automation_plan import plan_automations
@@ -113,7 +114,7 @@ class Target:
             prune_scope=self.in_lane,
         )
         planned.automations = plan_automations(
-            self.automations,
+            self.automations + target_alerts(self, state.notification_blocks),
             state.automations,
             {name: d.id for name, d in state.deployments.items()},
             project=self.session.workspace.project,

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict
 from flowfleet.facts import Facts
 from flowfleet.name_checks import did_you_mean
 from flowfleet.problems import Problem
+from flowfleet.workspace import Member
 
 OWNER_LABEL_PREFIX = "owner."
 OWNER = re.compile(r"[a-z0-9][a-z0-9_.-]*")
@@ -86,6 +87,7 @@ class Team:
     package: str
     owners: tuple[str, ...] = ()
     alerts: Alerts | None = None
+    source: str | None = None  # its pyproject.toml, for messages
 
     def owner_labels(self) -> dict[str, str]:
         return {f"{OWNER_LABEL_PREFIX}{owner}": "true" for owner in self.owners}
@@ -105,10 +107,14 @@ def team_for(facts: Facts, package: str) -> tuple[Team, list[Problem]]:
     )
 
 
-def teams(facts: Facts) -> list[Team]:
-    """Every flow package's team settings in the facts' environment (problems dropped:
-    `resolve` reports them)."""
-    return [team_for(facts, m.name)[0] for m in facts.members.values() if m.is_flow_package]
+def teams(members: Mapping[str, Member], environment: str, known: list[str]) -> list[Team]:
+    """Every flow package's team settings in `environment` (problems dropped: `resolve`
+    reports them, and stops before a plan)."""
+    return [
+        team_of(m.name, m.options, environment, known, f"{m.path}/pyproject.toml")[0]
+        for m in members.values()
+        if m.is_flow_package
+    ]
 
 
 def team_of(
@@ -128,14 +134,14 @@ def team_of(
     owners = _owners(options.get("owners", []), problem)
     table = options.get("alerts")
     if table is None:
-        return Team(package, owners), problems
+        return Team(package, owners, source=source), problems
     if not isinstance(table, Mapping):
         problem(
             "alerts must be a table",
             "alerts",
             'write [tool.flowfleet.alerts] with states = [...] and notify = "<type>/<name>"',
         )
-        return Team(package, owners), problems
+        return Team(package, owners, source=source), problems
     overrides = table.get("overrides", {})
     if not isinstance(overrides, Mapping):
         overrides = {}
@@ -153,7 +159,7 @@ def team_of(
             merged = _alerts({**base, **override}, where, problem)
             if env_name == environment:
                 chosen = merged
-    return Team(package, owners, chosen), problems
+    return Team(package, owners, chosen, source), problems
 
 
 _TABLE_FIX = "write [tool.flowfleet.alerts.overrides.<env>] with states, notify or enabled"
