@@ -7,6 +7,8 @@ import textwrap
 
 import pytest
 
+from conftest import run_cli
+from disk_project import dedent
 from fleet_sandbox import Sandbox
 from flowfleet import DeploymentConfig, after
 from flowfleet.automation_plan import plan_automations
@@ -238,3 +240,19 @@ def test_a_hand_made_automation_with_the_wanted_name_is_a_conflict_unless_adopte
     assert result.blockers and "not managed by flowfleet" in result.blockers[0]
     [adopted] = plan([want], [hand_made], adopt=True).update
     assert "tags" in adopted.changes
+
+
+def test_graph_of_the_example_fleet_shows_the_cross_team_trigger() -> None:
+    done = run_cli("graph", "--env", "dev")
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.splitlines()
+        == dedent(
+            """
+        flowchart LR
+          marketing_campaign_sync_default["marketing-campaign-sync/default"]
+          sales_etl_default["sales-etl/default"]
+          sales_etl_default -->|Completed| marketing_campaign_sync_default
+        """
+        ).splitlines()
+    )

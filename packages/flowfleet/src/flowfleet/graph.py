@@ -17,7 +17,8 @@ def mermaid(deployments: list[DesiredDeployment]) -> str:
 
     def node(label: str, shape: str = '["{}"]') -> str:
         if label not in ids:
-            ids[label] = f"n{len(ids)}_{re.sub(r'[^A-Za-z0-9]+', '_', label).strip('_')}"
+            base = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") or "n"
+            ids[label] = base if base not in ids.values() else f"{base}_{len(ids)}"
             lines.append(f"  {ids[label]}{shape.format(_quoted(label))}")
         return ids[label]
 
