@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -177,6 +178,7 @@ def test_a_failed_run_alerts_the_packages_block_and_the_automation_follows_the_c
     state = StateDir.at(tmp_path / "state")
     ensure_worker(state, api, project.pool)
     try:
+        started = time.monotonic()
         run = project.run("run", failing, "--env", "test")
         assert run.returncode == 0, run.stdout + run.stderr
         with httpx.Client(base_url=api) as client:
@@ -184,6 +186,7 @@ def test_a_failed_run_alerts_the_packages_block_and_the_automation_follows_the_c
                 "/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment["id"]]}}}
             ).json()
         alert = received.get(timeout=ALERT_TIMEOUT)
+        print(f"alert received {time.monotonic() - started:.1f} s after `flowfleet run`")
     finally:
         pidfile.stop(state.pidfile(worker_name(project.pool)))
     assert alert["subject"] == f"[test] extract-{project.uid}/nightly: Failed"

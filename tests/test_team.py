@@ -259,3 +259,35 @@ def alerts_of(sandbox: Sandbox, env: str) -> list[PackageAlert]:
     known = environment_names(sandbox.env_dir)
     found = teams(sandbox.workspace.members, env, known)
     return package_alerts(found, env, sandbox.resolve(env).deployments)
+
+
+def test_plan_sees_an_unchanged_alert_and_a_changed_state() -> None:
+    """Against the automation as the server's own schema stores it (ids added, `expect`
+    a set), the same alert is unchanged and one more state is an update of the trigger."""
+    from prefect.server.events.schemas.automations import AutomationCreate
+
+    from flowfleet.automation_plan import plan_automations
+    from flowfleet.automations import ObservedAutomation, owner_tags
+
+    ids = {"sales-etl/default": str(uuid.uuid4())}
+    blocks = {"slack-webhook/sales-alerts": str(uuid.uuid4())}
+    team = team_of("sales-flows", SALES, "dev", KNOWN)[0]
+    [want] = alert_automations(
+        package_alerts([team], "dev", [_named("sales-etl/default")]), blocks, "http://x"
+    )
+    tags = owner_tags("demo", "dev", "sales-flows", None)
+    stored = AutomationCreate.model_validate(want.body(ids, tags)).model_dump(mode="json")
+    observed = [ObservedAutomation.from_json({**stored, "id": str(uuid.uuid4())})]
+
+    def plan(settings: dict):
+        changed = team_of("sales-flows", settings, "dev", KNOWN)[0]
+        alerts = package_alerts([changed], "dev", [_named("sales-etl/default")])
+        desired = alert_automations(alerts, blocks, "http://x")
+        return plan_automations(desired, observed, ids, project="demo", environment="dev")
+
+    same = plan(SALES)
+    assert [c.full_name for c in same.unchanged] == ["alerts: sales-flows (dev)"]
+    more = {**SALES, "alerts": {**SALES["alerts"], "states": ["Failed", "Crashed", "Late"]}}
+    [update] = plan(more).update
+    assert set(update.changes) == {"trigger", "description"}
+    assert "prefect.flow-run.Late" in update.changes["trigger"]["to"]["expect"]
