@@ -256,3 +256,15 @@ def test_graph_of_the_example_fleet_shows_the_cross_team_trigger() -> None:
         """
         ).splitlines()
     )
+
+
+def test_prune_takes_the_automations_that_run_a_deleted_deployment_and_no_others() -> None:
+    from flowfleet.automation_plan import orphaned
+
+    ids = {"f/d": "dep-1"}
+    runs_it = observed(desired("runs it"), ids)
+    runs_another = observed(desired("another"), {"f/d": "dep-2"})
+    hand_made = observed(desired("by hand"), ids, tags=[])
+    rows = orphaned([runs_it, runs_another, hand_made], {"dep-1", None}, "p", "prod")
+    assert [(r.full_name, r.reason) for r in rows] == [("runs it", "its deployment is deleted")]
+    assert orphaned([runs_it], {"dep-1"}, "p", "dev") == []

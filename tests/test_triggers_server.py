@@ -41,6 +41,9 @@ def down(upstream: str = "") -> str:
     return upstream
 
 
+"""
+OTHER = """
+
 @registry(DeploymentConfig(name="d0", triggers=[{other}]))
 @flow(name="other-{uid}")
 def other(days: int = 1) -> int:
@@ -48,8 +51,11 @@ def other(days: int = 1) -> int:
 """
 
 
-def write(project: DiskProject, triggers: str, other: str = "") -> None:
-    text = MODULE.format(package=project.package, uid=project.uid, triggers=triggers, other=other)
+def write(project: DiskProject, triggers: str, other: str | None = "") -> None:
+    """The project's flows: up, down with `triggers`, and other with `other` (None: gone)."""
+    text = (MODULE + ("" if other is None else OTHER)).format(
+        package=project.package, uid=project.uid, triggers=triggers, other=other
+    )
     (project.site / project.package / "flows.py").write_text(text)
     for cached in (project.site / project.package).glob("__pycache__/flows*"):
         cached.unlink()
@@ -152,6 +158,13 @@ def test_a_cross_team_trigger_becomes_an_automation_that_a_real_run_fires(
     done = project.run("deploy", "--env", "test", "--prune")
     assert done.returncode == 0, done.stdout + done.stderr
     assert set(mine(api, project)) == {f"other-{uid}/d0 after up-{uid}/d0 Failed"}
+    assert f"hand-made-{uid}" in {a["name"] for a in automations(api)}
+
+    # `prune` deletes a deployment no longer declared, and the automation that runs it.
+    write(project, "", other=None)
+    done = project.run("prune", "--env", "test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert mine(api, project) == {}
     assert f"hand-made-{uid}" in {a["name"] for a in automations(api)}
 
 

@@ -124,6 +124,30 @@ def plan_automations(
     return plan
 
 
+def orphaned(
+    observed: list[ObservedAutomation], deleted: set[str | None], project: str, environment: str
+) -> list[AutomationChange]:
+    """Deletes for this project's and environment's automations that run or belong to
+    a deployment being deleted (`deleted`: ids): `prune` takes them with it."""
+    rows = []
+    deleted = deleted - {None}
+    for have in observed:
+        if not have.managed or have.mark("project") != project or have.mark("env") != environment:
+            continue
+        actions = [*(have.field("actions") or []), *(have.field("actions_on_trigger") or [])]
+        if any(a.get("deployment_id") in deleted for a in actions if isinstance(a, dict)):
+            rows.append(
+                AutomationChange(
+                    full_name=have.name,
+                    action="delete",
+                    package=have.mark("package"),
+                    automation_id=have.id,
+                    reason="its deployment is deleted",
+                )
+            )
+    return rows
+
+
 def diff(
     want: DesiredAutomation, have: ObservedAutomation, ids: Mapping[str, str], tags: list[str]
 ) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ from flowfleet import branches, gitstorage
 from flowfleet.alerts import target_alerts
 from flowfleet.apply import Outcome, Report, apply_plan
 from flowfleet.automation_apply import apply_automations
-from flowfleet.automation_plan import plan_automations
+from flowfleet.automation_plan import orphaned, plan_automations
 from flowfleet.automations import DesiredAutomation, from_triggers
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
@@ -211,13 +211,18 @@ async def apply_deletes(
     read: Callable[[Any], Any] | None = None,
 ) -> Report:
     """The one prune path: read the server, let `choose` pick the deletes (a pure plan),
-    apply only those. Used by `prune` and by branch cleanup."""
+    apply only those, and the automations that run them. Used by `prune` and by branch
+    cleanup."""
     async with client as active:
         state = await (read(active) if read else read_state(active, api_url))
         only_deletes = Plan(
             environment=environment, project=project, api_url=api_url, delete=choose(state)
         )
-        return await apply_plan(only_deletes, {}, ServerState(api_url), active)
+        deleted = {c.deployment_id for c in only_deletes.delete}
+        only_deletes.automations.delete = orphaned(state.automations, deleted, project, environment)
+        report = await apply_plan(only_deletes, {}, ServerState(api_url), active)
+        await apply_automations(only_deletes.automations, state, active, report)
+        return report
 
 
 async def pools(
