@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from string import Template
 from typing import Any
 
 from flowfleet.automations import DesiredAutomation
@@ -31,12 +32,12 @@ from flowfleet.triggers import reference
 
 FLOW_RUN_EVENT = "prefect.flow-run."
 
-SUBJECT = "[{env}] {{{{ flow.name }}}}/{{{{ deployment.name }}}}: {{{{ flow_run.state.name }}}}"
-BODY = (
-    "Flow run {{{{ flow_run.name }}}} ({{{{ flow_run.id }}}}) of "
-    "{{{{ flow.name }}}}/{{{{ deployment.name }}}} entered {{{{ flow_run.state.name }}}}: "
-    "{{{{ flow_run.state.message }}}}\n"
-    "Package {package} in environment {env}; owners: {owners}."
+# Jinja for the server's actions service; $names are filled in here.
+SUBJECT = Template("[$env] {{ flow.name }}/{{ deployment.name }}: {{ flow_run.state.name }}")
+BODY = Template(
+    "Flow run {{ flow_run.name }} ({{ flow_run.id }}) of {{ flow.name }}/{{ deployment.name }} "
+    "entered {{ flow_run.state.name }}: {{ flow_run.state.message }}\n"
+    "Package $package in environment $env; owners: $owners."
 )
 
 
@@ -96,8 +97,8 @@ class PackageAlert:
         owners = ", ".join(self.owners) or "none declared"
         action = SendNotification(
             block_document_id=block_id,
-            subject=SUBJECT.format(env=self.environment),
-            body=BODY.format(package=self.package, env=self.environment, owners=owners),
+            subject=SUBJECT.substitute(env=self.environment),
+            body=BODY.substitute(package=self.package, env=self.environment, owners=owners),
         )
         return [action.model_dump(mode="json")]
 
