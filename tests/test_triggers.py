@@ -268,3 +268,22 @@ def test_prune_takes_the_automations_that_run_a_deleted_deployment_and_no_others
     rows = orphaned([runs_it, runs_another, hand_made], {"dep-1", None}, "p", "prod")
     assert [(r.full_name, r.reason) for r in rows] == [("runs it", "its deployment is deleted")]
     assert orphaned([runs_it], {"dep-1"}, "p", "dev") == []
+
+
+def test_plan_outputs_show_the_automations_beside_the_deployments() -> None:
+    from flowfleet.plan import Plan
+    from flowfleet.render import plan_json, plan_markdown
+    from flowfleet.render_github import plan_section
+
+    want = desired("run after load")
+    planned = Plan(environment="prod", project="p", api_url="http://server/api")
+    planned.automations = plan([want], [])
+    assert planned.has_changes
+    data = plan_json(planned)
+    assert {"create", "update", "unchanged", "delete", "conflicts"} <= set(data)
+    assert data["automations"]["create"] == [
+        {"full_name": "run after load", "package": "k", "deployment": "f/d"}
+    ]
+    assert "| `run after load` | create | f/d |" in plan_markdown(planned)
+    comment = plan_section(planned)
+    assert "1 automation change(s) to apply" in comment and "`run after load`" in comment
