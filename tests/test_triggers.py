@@ -71,6 +71,10 @@ def test_after_becomes_an_automation_that_runs_the_downstream_on_the_upstreams_s
         "parameters": {"run": "{{ event.resource.id }}"},
         "job_variables": None,
     }
+    [deployment] = [d for d in resolution.deployments if d.triggers]
+    cached = type(deployment).model_validate(deployment.model_dump(mode="json"))
+    assert cached.triggers == deployment.triggers, "the resolve cache keeps triggers as they are"
+    assert deployment.listing()["triggers"][0]["upstream"] == "sales-etl/default"
     body = automation.body(ids, ["flowfleet.managed"])
     assert body["owner_resource"] == "prefect.deployment.down-id"
     assert body["tags"][-1].startswith("flowfleet.spec=")
