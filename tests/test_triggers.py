@@ -71,6 +71,10 @@ def test_after_becomes_an_automation_that_runs_the_downstream_on_the_upstreams_s
         "parameters": {"run": "{{ event.resource.id }}"},
         "job_variables": None,
     }
+    [deployment] = [d for d in resolution.deployments if d.triggers]
+    cached = type(deployment).model_validate(deployment.model_dump(mode="json"))
+    assert cached.triggers == deployment.triggers, "the resolve cache keeps triggers as they are"
+    assert deployment.listing()["triggers"][0]["upstream"] == "sales-etl/default"
     body = automation.body(ids, ["flowfleet.managed"])
     assert body["owner_resource"] == "prefect.deployment.down-id"
     assert body["tags"][-1].startswith("flowfleet.spec=")
@@ -268,3 +272,22 @@ def test_prune_takes_the_automations_that_run_a_deleted_deployment_and_no_others
     rows = orphaned([runs_it, runs_another, hand_made], {"dep-1", None}, "p", "prod")
     assert [(r.full_name, r.reason) for r in rows] == [("runs it", "its deployment is deleted")]
     assert orphaned([runs_it], {"dep-1"}, "p", "dev") == []
+
+
+def test_plan_outputs_show_the_automations_beside_the_deployments() -> None:
+    from flowfleet.plan import Plan
+    from flowfleet.render import plan_json, plan_markdown
+    from flowfleet.render_github import plan_section
+
+    want = desired("run after load")
+    planned = Plan(environment="prod", project="p", api_url="http://server/api")
+    planned.automations = plan([want], [])
+    assert planned.has_changes
+    data = plan_json(planned)
+    assert {"create", "update", "unchanged", "delete", "conflicts"} <= set(data)
+    assert data["automations"]["create"] == [
+        {"full_name": "run after load", "package": "k", "deployment": "f/d"}
+    ]
+    assert "| `run after load` | create | f/d |" in plan_markdown(planned)
+    comment = plan_section(planned)
+    assert "1 automation change(s) to apply" in comment and "`run after load`" in comment

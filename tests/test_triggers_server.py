@@ -62,7 +62,7 @@ def write(project: DiskProject, triggers: str, other: str | None = "") -> None:
 
 
 def automations(api_url: str) -> list[dict[str, Any]]:
-    with httpx.Client(base_url=api_url) as client:
+    with httpx.Client(base_url=api_url, timeout=60) as client:
         response = client.post("/automations/filter", json={})
         response.raise_for_status()
         return response.json()
@@ -75,13 +75,13 @@ def mine(api_url: str, project: DiskProject) -> dict[str, dict[str, Any]]:
 
 def deployment_id(api_url: str, full_name: str) -> str:
     flow, name = full_name.split("/")
-    with httpx.Client(base_url=api_url) as client:
+    with httpx.Client(base_url=api_url, timeout=60) as client:
         return client.get(f"/deployments/name/{flow}/{name}").json()["id"]
 
 
 def flow_runs(api_url: str, deployment: str) -> list[dict[str, Any]]:
     body = {"deployments": {"id": {"any_": [deployment]}}}
-    with httpx.Client(base_url=api_url) as client:
+    with httpx.Client(base_url=api_url, timeout=60) as client:
         return client.post("/flow_runs/filter", json=body).json()
 
 
@@ -135,7 +135,7 @@ def test_a_cross_team_trigger_becomes_an_automation_that_a_real_run_fires(
     state = StateDir.at(tmp_path / "state")
     ensure_worker(state, api, project.pool)
     try:
-        with httpx.Client(base_url=api) as client:
+        with httpx.Client(base_url=api, timeout=60) as client:
             run = client.post(f"/deployments/{up_id}/create_flow_run", json={}).json()
         wait_for(
             "the upstream run to complete",
@@ -147,7 +147,7 @@ def test_a_cross_team_trigger_becomes_an_automation_that_a_real_run_fires(
         pidfile.stop(state.pidfile(worker_name(project.pool)))
 
     # A hand-made automation, then the trigger removed from code and pruned.
-    with httpx.Client(base_url=api) as client:
+    with httpx.Client(base_url=api, timeout=60) as client:
         hand_made = {
             "name": f"hand-made-{uid}",
             "trigger": {"type": "event", "expect": ["external.thing"], "posture": "Reactive"},
@@ -185,7 +185,7 @@ def test_bad_triggers_are_one_line_and_nothing_is_written(
     assert done.returncode == 1
     [line] = error_lines(done.stderr)
     assert message in line and "Traceback" not in done.stderr
-    with httpx.Client(base_url=prefect_server.api_url) as client:
+    with httpx.Client(base_url=prefect_server.api_url, timeout=60) as client:
         names = [d["name"] for d in client.post("/flows/filter", json={}).json()]
     assert not [n for n in names if project.uid in n]
     assert automations(prefect_server.api_url) == before

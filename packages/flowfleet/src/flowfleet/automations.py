@@ -7,7 +7,8 @@ Producers so far:
 - `from_triggers` (below): one per trigger a deployment declares (`triggers=[...]`,
   `after(...)`), running that deployment;
 - any other producer (per-package alerts, say) builds `DesiredAutomation`s itself and
-  adds them to `engine.Target.automations`; plan, apply and prune treat all alike.
+  adds them to `engine.Target.more_automations` (`Target.automations` lists all);
+  plan, apply and prune treat all alike.
 
 Deployment ids exist only on the server, so the JSON may hold references,
 `triggers.reference("flow/name")`, anywhere in a string (a `deployment_id`, or
