@@ -6,9 +6,10 @@ trigger and Prefect actions as JSON (the `POST /automations/` body's `trigger` a
 Producers so far:
 - `from_triggers` (below): one per trigger a deployment declares (`triggers=[...]`,
   `after(...)`), running that deployment;
-- any other producer (per-package alerts, say) builds `DesiredAutomation`s itself and
-  adds them to `engine.Target.more_automations` (`Target.automations` lists all);
-  plan, apply and prune treat all alike.
+- `alerts.target_alerts`: one per package and environment with alerts, added when
+  the plan is made (it needs the server's notification block ids);
+- any other producer builds `DesiredAutomation`s itself and adds them to
+  `engine.Target.more_automations`; plan, apply and prune treat all alike.
 
 Deployment ids exist only on the server, so the JSON may hold references,
 `triggers.reference("flow/name")`, anywhere in a string (a `deployment_id`, or
