@@ -249,7 +249,18 @@ PROBLEMS = [
         "job_variables.env.KEY",
         "Prefect block 'secret.api-key'",
     ),
-    ("triggers", {"triggers": [{"name": "on-upstream"}]}, "triggers", "on-upstream"),
+    (
+        "an automation that does more than run the deployment",
+        {"triggers": ["'page-and-run': it does more than run this deployment"]},
+        "triggers",
+        "'page-and-run'",
+    ),
+    (
+        "a trigger Prefect refuses",
+        {"triggers": [{"type": "compound", "require": 3, "triggers": [{"expect": ["a"]}]}]},
+        "triggers[0]",
+        "is not a trigger Prefect accepts",
+    ),
     ("a work queue", {"work_queue": "critical"}, "work_queue", "'critical'"),
     (
         "a grace period DeploymentConfig refuses",
@@ -376,3 +387,85 @@ def test_listed_schedules_and_concurrency_options_make_a_valid_config():
     assert config.concurrency_options == ConcurrencyOptions(collision_strategy="CANCEL_NEW")
     assert result.config.imports() >= {("flowfleet", n) for n in ("Cron", "Interval", "RRule")}
     assert ("datetime", "datetime") in result.config.imports()
+
+
+AFTER_AUTOMATION = {
+    "name": "report after load",
+    "description": "",
+    "enabled": True,
+    "trigger": {
+        "id": "t1",
+        "type": "event",
+        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+        "match_related": {
+            "prefect.resource.role": "deployment",
+            "prefect.resource.id": "prefect.deployment.up-1",
+        },
+        "after": [],
+        "expect": ["prefect.flow-run.Completed"],
+        "for_each": ["prefect.resource.id"],
+        "posture": "Reactive",
+        "threshold": 1,
+        "within": 0.0,
+    },
+    "actions": [
+        {
+            "type": "run-deployment",
+            "source": "selected",
+            "deployment_id": "d1",
+            "parameters": {"run": "{{ event.resource.id }}"},
+            "job_variables": None,
+        }
+    ],
+}
+
+
+def test_prefect_yaml_triggers_become_prefect_trigger_models():
+    yaml_triggers = [
+        {
+            "enabled": True,
+            "match": {"prefect.resource.id": "my.external.resource"},
+            "expect": ["external.resource.pinged"],
+            "parameters": {"param_1": "{{ event }}"},
+        },
+        {"type": "compound", "require": "all", "triggers": [{"expect": ["a"]}, {"expect": ["b"]}]},
+    ]
+    result = mapped(triggers=yaml_triggers)
+    assert result.problems == []
+    assert arguments(result)["triggers"] == (
+        "[\n"
+        "    DeploymentEventTrigger(\n"
+        "        enabled=True,\n"
+        '        match={"prefect.resource.id": "my.external.resource"},\n'
+        '        expect=["external.resource.pinged"],\n'
+        '        parameters={"param_1": "{{ event }}"},\n'
+        "    ),\n"
+        '    DeploymentCompoundTrigger(require="all", '
+        'triggers=[{"expect": ["a"]}, {"expect": ["b"]}]),\n'
+        "]"
+    )
+    assert ("prefect.events", "DeploymentCompoundTrigger") in result.config.imports()
+
+
+def test_a_server_automation_that_runs_after_a_known_deployment_becomes_after():
+    from flowfleet.importer.server import _triggers_by_deployment
+
+    by_deployment = _triggers_by_deployment([AFTER_AUTOMATION], {"up-1": "load/nightly"})
+    result = mapped(triggers=by_deployment["d1"])
+    assert result.problems == []
+    assert arguments(result)["triggers"] == (
+        '[after("load/nightly", name="report after load", '
+        'parameters={"run": "{{ event.resource.id }}"})]'
+    )
+
+
+def test_a_server_automation_on_an_unknown_upstream_is_a_prefect_trigger_that_validates():
+    from flowfleet.importer.server import _triggers_by_deployment
+
+    [entry] = _triggers_by_deployment([AFTER_AUTOMATION])["d1"]
+    result = mapped(triggers=[entry])
+    assert result.problems == []
+    written = arguments(result)["triggers"]
+    assert written.startswith("[\n    DeploymentEventTrigger(") and '"t1"' not in written
+    config = DeploymentConfig(triggers=[entry])  # what the written call builds
+    assert config.triggers[0].name == "report after load"

@@ -123,9 +123,20 @@ def test_a_description_of_none_is_none():
 def test_automations_that_run_a_deployment_are_its_triggers():
     from flowfleet.importer.server import _triggers_by_deployment
 
+    run_d1 = {"type": "run-deployment", "deployment_id": "d1", "parameters": {"x": 1}}
     automations = [
-        {"name": "after-upstream", "actions": [{"type": "run-deployment", "deployment_id": "d1"}]},
+        {
+            "name": "after-upstream",
+            "trigger": {"type": "event", "expect": ["e"]},
+            "actions": [run_d1],
+        },
         {"name": "page-me", "actions": [{"type": "send-notification"}]},
         {"name": "self", "actions": [{"type": "run-deployment", "deployment_id": None}]},
+        {"name": "two", "trigger": {}, "actions": [run_d1, {"type": "send-notification"}]},
     ]
-    assert _triggers_by_deployment(automations) == {"d1": ["after-upstream"]}
+    assert _triggers_by_deployment(automations) == {
+        "d1": [
+            {"type": "event", "expect": ["e"], "name": "after-upstream", "parameters": {"x": 1}},
+            "'two': it does more than run this deployment",
+        ]
+    }

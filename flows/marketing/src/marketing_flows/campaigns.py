@@ -1,10 +1,14 @@
-"""Sync campaign stats on the long-running worker, which keeps a warm local cache."""
+"""Sync campaign stats on the long-running worker, which keeps a warm local cache.
+
+Besides its hourly schedule, it runs each time the sales team's ETL completes
+(a cross-team trigger: `flowfleet graph --env dev` draws it).
+"""
 
 from __future__ import annotations
 
 from prefect import flow, task
 
-from flowfleet import DeploymentConfig, Worker
+from flowfleet import DeploymentConfig, Worker, after
 from marketing_flows import registry
 
 
@@ -19,6 +23,7 @@ def fetch_stats(channel: str, lookback_days: int) -> dict:
         infra=Worker(),
         parameters={"channels": ["email", "social"], "lookback_days": 1},
         tags=["marketing"],
+        triggers=[after("sales-etl/default", state="Completed")],
         overrides={
             "dev": {"active": False},
             "prod": {"parameters": {"channels": ["email", "social", "search"], "lookback_days": 3}},

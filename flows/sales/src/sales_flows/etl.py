@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flowfleet import DeploymentConfig, EcsTask
+from flowfleet import Cron, DeploymentConfig, EcsTask
 from sales_flows import registry
 
 SAMPLE_DATA = str(files("sales_flows") / "data" / "customers.json")
@@ -45,8 +45,16 @@ def save_data(data: list[dict], output_path: str) -> str:
 @registry(
     DeploymentConfig(
         name="weekly-archive",
-        description="Weekly copy kept for the finance archive.",
-        cron="0 6 * * 1",
+        description="Weekly copy kept for the finance archive, and a monthly one.",
+        schedules=[
+            Cron("0 6 * * 1", slug="weekly"),
+            # The monthly copy goes to its own file: this schedule's own parameters.
+            Cron(
+                "0 6 1 * *",
+                slug="monthly",
+                parameters={"output_path": "output/archive/active_customers_monthly.json"},
+            ),
+        ],
         timezone="Europe/London",
         infra=EcsTask(cpu=512, memory=1024),
         parameters={"output_path": "output/archive/active_customers_weekly.json"},

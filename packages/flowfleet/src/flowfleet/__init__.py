@@ -7,6 +7,7 @@ from flowfleet.infra.ecs import EcsTask
 from flowfleet.infra.worker import Worker
 from flowfleet.registry import Registry
 from flowfleet.schedules import Cron, Interval, RRule
+from flowfleet.triggers import after
 
 __version__ = "0.1.0"
 
@@ -19,5 +20,6 @@ __all__ = [
     "RRule",
     "Registry",
     "Worker",
+    "after",
     "hookimpl",
 ]

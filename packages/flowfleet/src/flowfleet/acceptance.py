@@ -12,6 +12,9 @@ flow was created, mid-run: `validate` and `plan` report it like any other proble
 - An interval schedule shorter than MIN_INTERVAL_SECONDS is a problem unless the
   config says `allow_short_interval=True`: the scheduler would create hundreds of
   runs an hour.
+- `version_info`: the server takes it and keeps none of it (measured on 3.9.1: the
+  upsert leaves it out of the row, and a read has no `version_info`), so it would show
+  as drift on every plan.
 """
 
 from __future__ import annotations
@@ -104,6 +107,14 @@ def check(deployment: DesiredDeployment, config: DeploymentConfig, problem: Repo
                 )
                 ok = False
         setattr(deployment, attribute, values)
+    if getattr(config, "version_info", None) is not None:
+        problem(
+            "version_info is dropped by the Prefect server (3.9.1) when a deployment is "
+            "written, so flowfleet cannot keep it",
+            "version_info",
+            "remove it; put the version in `version` (and a commit in `labels`)",
+        )
+        ok = False
     if getattr(config, "allow_short_interval", False):
         return ok
     for schedule in deployment.schedules:

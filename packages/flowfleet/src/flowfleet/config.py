@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
 
+from flowfleet import triggers as trigger_types
 from flowfleet.infra.base import InfraConfig
 from flowfleet.schedules import AnySchedule
 
@@ -22,6 +23,16 @@ class ConcurrencyOptions(BaseModel):
     collision_strategy: Literal["ENQUEUE", "CANCEL_NEW"] = "ENQUEUE"
     # Seconds a run's infrastructure may take to start before its slot is revoked.
     grace_period_seconds: int | None = Field(default=None, ge=60, le=86400)
+
+
+class VersionInfo(BaseModel):
+    """Prefect's `version_info` (type, version, and e.g. branch or url). Typed, and refused
+    at validate: Prefect 3.9.1's server accepts it and stores none of it (acceptance.py)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    version: str
 
 
 class PendingInfra(InfraConfig):
@@ -43,6 +54,7 @@ class DeploymentConfig(BaseModel):
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
     version: str | None = None
+    version_info: VersionInfo | None = None  # refused: the server drops it (acceptance.py)
 
     cron: str | None = None
     interval: timedelta | None = None
@@ -67,6 +79,13 @@ class DeploymentConfig(BaseModel):
     enforce_parameter_schema: bool | None = None  # None: the server's default
     labels: dict[str, str] = Field(default_factory=dict)  # beside flowfleet's own, which win
     job_variables: dict[str, Any] = Field(default_factory=dict)
+    # `after(...)` and Prefect's deployment triggers, each one automation (triggers.py).
+    triggers: list[Any] = Field(default_factory=list)
+
+    @field_validator("triggers", mode="before")
+    @classmethod
+    def _typed_triggers(cls, value: Any) -> list[Any]:
+        return trigger_types.coerce(value)
 
     @field_validator("infra", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from flowfleet import secrets
 from flowfleet.spec import OPTIONAL, DeploymentSpec, Schedule
+from flowfleet.triggers import TriggerSpec
 
 LABEL_PREFIX = "flowfleet."
 RESERVED_LABEL_PREFIXES = (LABEL_PREFIX, "prefect.")  # flowfleet's and the server's own
@@ -54,6 +55,7 @@ class DesiredDeployment(BaseModel):
     concurrency_options: dict[str, Any] | None = None
     enforce_parameter_schema: bool | None = None
     user_labels: dict[str, str] = Field(default_factory=dict)  # under `labels`, which win
+    triggers: list[TriggerSpec] = Field(default_factory=list)  # automations, not in the spec
     pull_steps: list[dict[str, Any]] | None = None
     storage: str = "image"  # "image", "git" or "local" (a single-pool laptop), see gitstorage
     commit: str | None = None  # git storage: the commit the pull steps are pinned to
@@ -119,6 +121,8 @@ class DesiredDeployment(BaseModel):
             key = "user_labels" if name == "labels" else name
             if data.get(key) == default:
                 data.pop(key, None)
+        if not data.get("triggers"):
+            data.pop("triggers", None)  # shown only when there are some
         if data.get("commit") is None:
             data.pop("commit", None)  # only git storage has one
         return secrets.mask(data)

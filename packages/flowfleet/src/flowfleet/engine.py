@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowfleet import branches, gitstorage
+from flowfleet.alerts import target_alerts
 from flowfleet.apply import Outcome, Report, apply_plan
+from flowfleet.automation_apply import apply_automations
+from flowfleet.automation_plan import orphaned, plan_automations
+from flowfleet.automations import DesiredAutomation, from_triggers
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
 from flowfleet.desired import DesiredDeployment
@@ -37,6 +41,13 @@ class Target:
     api_url: str
     branch: str | None = None  # None: unknown, and nothing here depends on it
     prefetch: ServerPrefetch | None = field(default=None, repr=False)
+    # Automations from other producers than triggers (see automations.py).
+    more_automations: list[DesiredAutomation] = field(default_factory=list)
+
+    @property
+    def automations(self) -> list[DesiredAutomation]:
+        """Every automation this environment should hold: one per trigger, then the rest."""
+        return from_triggers(self.desired) + self.more_automations
 
     @classmethod
     def load(
@@ -86,14 +97,15 @@ class Target:
 
     def plan(self, state: ServerState, *, prune: bool = False, adopt: bool = False) -> Plan:
         planned = self._plan(state, prune=prune, adopt=adopt)
-        cached = {c.package for c in planned.delete} & self.session.from_cache
+        deletes = planned.delete + planned.automations.delete
+        cached = {c.package for c in deletes} & self.session.from_cache
         if cached:  # never delete on the strength of a cached resolution: resolve afresh
             self.desired = self.session.refresh(self.environment, self.branch, self.desired, cached)
             planned = self._plan(state, prune=prune, adopt=adopt)
         return planned
 
     def _plan(self, state: ServerState, *, prune: bool, adopt: bool) -> Plan:
-        return make_plan(
+        planned = make_plan(
             self.desired,
             state,
             environment=self.environment.name,
@@ -103,6 +115,19 @@ class Target:
             failed_packages=self.session.fleet.failed_packages,
             prune_scope=self.in_lane,
         )
+        planned.automations = plan_automations(
+            self.automations + target_alerts(self, state.notification_blocks),
+            state.automations,
+            {name: d.id for name, d in state.deployments.items()},
+            project=self.session.workspace.project,
+            environment=self.environment.name,
+            branch=self.lane,
+            packages={d.package for d in self.desired},
+            prune=prune,
+            adopt=adopt,
+            failed_packages=self.session.fleet.failed_packages,
+        )
+        return planned
 
     async def read(self, client: Any) -> ServerState:
         try:
@@ -163,6 +188,7 @@ async def deploy(
             report = await apply_plan(
                 planned, desired, state, reader, concurrency=concurrency, on_outcome=on_outcome
             )
+            await apply_automations(planned.automations, state, reader, report, on_outcome)
             return planned, report
 
 
@@ -205,13 +231,18 @@ async def apply_deletes(
     read: Callable[[Any], Any] | None = None,
 ) -> Report:
     """The one prune path: read the server, let `choose` pick the deletes (a pure plan),
-    apply only those. Used by `prune` and by branch cleanup."""
+    apply only those, and the automations that run them. Used by `prune` and by branch
+    cleanup."""
     async with client as active:
         state = await (read(active) if read else read_state(active, api_url))
         only_deletes = Plan(
             environment=environment, project=project, api_url=api_url, delete=choose(state)
         )
-        return await apply_plan(only_deletes, {}, ServerState(api_url), active)
+        deleted = {c.deployment_id for c in only_deletes.delete}
+        only_deletes.automations.delete = orphaned(state.automations, deleted, project, environment)
+        report = await apply_plan(only_deletes, {}, ServerState(api_url), active)
+        await apply_automations(only_deletes.automations, state, active, report)
+        return report
 
 
 async def pools(

@@ -13,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flowfleet import desired as ownership
+from flowfleet.alert_blocks import read_notification_blocks
+from flowfleet.automations import ObservedAutomation
 from flowfleet.spec import DeploymentSpec, Schedule
 
 PAGE_SIZE = 200  # the server's maximum rows per filter call
@@ -157,17 +159,23 @@ class ServerState:
     deployments: dict[str, ObservedDeployment] = field(default_factory=dict)
     flow_ids: dict[str, str] = field(default_factory=dict)
     pools: dict[str, str] = field(default_factory=dict)  # pool name -> pool type
+    automations: list[ObservedAutomation] = field(default_factory=list)
+    notification_blocks: dict[str, str] = field(default_factory=dict)  # "type/name" -> id
 
 
 async def read_server_state(client: Any, api_url: str) -> ServerState:
-    """Page through flows, deployments and work pools with one shared client; the
-    three run at once, so the server serialises one page while another is parsed."""
+    """Page through flows, deployments, work pools and automations with one shared
+    client; they run at once, so the server serialises one page while another is parsed."""
     state = ServerState(api_url)
-    flows, deployments, pools = await asyncio.gather(
+    flows, deployments, pools, automations, blocks = await asyncio.gather(
         _read_all(client, "/flows/filter"),
         _read_all(client, "/deployments/filter"),
         _read_all(client, "/work_pools/filter"),
+        _read_all(client, "/automations/filter"),
+        read_notification_blocks(client),  # what alerts refer to (alert_blocks.py)
     )
+    state.notification_blocks = blocks
+    state.automations = [ObservedAutomation.from_json(row) for row in automations]
     flow_names: dict[str, str] = {}
     for row in flows:
         flow_names[str(row["id"])] = row["name"]

@@ -9,6 +9,7 @@ from pydantic_core import to_jsonable_python
 
 from flowfleet import desired as ownership
 from flowfleet import gitstorage
+from flowfleet.automation_plan import AutomationPlan
 from flowfleet.desired import DesiredDeployment
 from flowfleet.observed import ObservedDeployment, ServerState
 from flowfleet.spec import COMPARED, OPTIONAL, UNSET_NOT_COMPARED, schedule_key
@@ -77,10 +78,11 @@ class Plan(BaseModel):
     missing_pools: dict[str, str] = Field(default_factory=dict)  # name -> needed type
     wrong_pools: dict[str, str] = Field(default_factory=dict)  # name -> "has X, needs Y"
     prune_refused: str | None = None
+    automations: AutomationPlan = Field(default_factory=AutomationPlan)  # automation_plan.py
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.create or self.update or self.delete)
+        return bool(self.create or self.update or self.delete or self.automations.has_changes)
 
     @property
     def blockers(self) -> list[str]:
@@ -92,6 +94,7 @@ class Plan(BaseModel):
         ]
         lines += [f"work pool '{name}' {why}" for name, why in sorted(self.wrong_pools.items())]
         lines += [f"{c.full_name}: {c.reason}" for c in self.conflicts]
+        lines += self.automations.blockers
         if self.prune_refused:
             lines.append(self.prune_refused)
         return lines

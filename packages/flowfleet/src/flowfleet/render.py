@@ -13,6 +13,11 @@ from rich.table import Table
 from flowfleet import secrets
 from flowfleet.apply import Report
 from flowfleet.plan import Change, Plan
+from flowfleet.render_automations import (
+    automations_json,
+    automations_markdown,
+    automations_table,
+)
 from flowfleet.spec import Schedule
 
 SECTIONS = ("create", "update", "unchanged", "delete")
@@ -78,6 +83,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     for section in (*SECTIONS, "conflicts"):
         data[section] = [secrets.mask(_change_json(c, section)) for c in getattr(plan, section)]
     data["blockers"] = [secrets.scrub(b) for b in plan.blockers]
+    data["automations"] = automations_json(plan.automations)
     return data
 
 
@@ -110,6 +116,7 @@ def plan_markdown(plan: Plan) -> str:
             f"| {_cell(_details(c))} |"
             for c in rows
         ]
+    lines += automations_markdown(plan.automations)
     for blocker in plan.blockers:
         lines.append(f"\n> **blocked:** {blocker}")
     return "\n".join(lines) + "\n"
@@ -129,6 +136,7 @@ def plan_table(plan: Plan, console: Console) -> None:
             escape(_details(change)),  # text from a server is not rich markup
         )
     console.print(table)
+    automations_table(plan.automations, console, STYLE)
     console.print(
         f"{len(plan.create)} to create, {len(plan.update)} to update, "
         f"{len(plan.delete)} to delete, {len(plan.unchanged)} unchanged, "

@@ -20,6 +20,7 @@ from flowfleet import secrets
 from flowfleet.apply import Report
 from flowfleet.desired import DesiredDeployment
 from flowfleet.plan import Change, Plan
+from flowfleet.render_automations import automations_markdown
 from flowfleet.render_github_images import package_table
 from flowfleet.render_github_rows import OPEN_ROWS, change_row, collapsed, short
 
@@ -130,6 +131,10 @@ def _changed(plan: Plan) -> str:
         )
         if rows
     ]
+    automations = plan.automations
+    if automations.has_changes:
+        count = len(automations.create + automations.update + automations.delete)
+        parts.append(f"{count} automation change(s)")
     return ", ".join(parts)
 
 
@@ -187,6 +192,8 @@ def _section(
             f"{COMMENT_LIMIT:,}-character comment limit: run `flowfleet plan --env "
             f"{plan.environment}` or see the job summary for every row._"
         )
+    if automation_rows := automations_markdown(plan.automations):
+        parts.append("\n".join(automation_rows))
     if unchanged:
         names = ", ".join(unchanged)
         used = sum(len(p) for p in parts)

@@ -34,6 +34,9 @@ from flowfleet.placement import Placement, default_infra, place, validated_infra
 from flowfleet.problems import Problem
 from flowfleet.registry import Registration
 from flowfleet.schedule_checks import checked_schedules
+from flowfleet.team import Team, team_for
+from flowfleet.trigger_checks import check_references
+from flowfleet.triggers import resolve_triggers
 
 
 @dataclass
@@ -89,6 +92,7 @@ def resolve(
         seen[deployment.full_name] = deployment
         result.deployments.append(deployment)
     result.deployments.sort(key=lambda d: d.full_name)
+    result.problems.extend(check_references(result.deployments, environment.name))
     return result
 
 
@@ -113,7 +117,13 @@ def _resolve_one(
     _check_labels(config, problem)
     infra = validated_infra(ctx, package, config, problem, override_of(reg.config, env.name))
     parameters = check_parameters(reg, config, problem)
+    triggers = resolve_triggers(
+        config.triggers,
+        lambda flow, name: f"{flow}/{naming.server_name(env, name, ctx.facts.branch)}",
+        problem,
+    )
     storage = _storage(ctx, package, problems)
+    team = _team(ctx, package, problems)
     if problems or infra is None or storage is None:
         return None
     placement = place(ctx, package, config, infra, storage, problem)
@@ -121,6 +131,8 @@ def _resolve_one(
         return None
 
     deployment = _deployment(ctx, package, reg, config, placement, storage, schedules, parameters)
+    deployment.user_labels = {**config.labels, **team.owner_labels()}  # the package's owners
+    deployment.triggers = triggers
     raised = ctx.fleet.plugins.adjust_deployment(deployment, env)
     if raised is not None:
         plugin, exc = raised
@@ -239,6 +251,15 @@ def _storage(ctx: Context, package: str, problems: list[Problem]) -> Storage | N
         ctx.reported.add((package, "storage"))
         problems.extend(storage.problems)
     return None
+
+
+def _team(ctx: Context, package: str, problems: list[Problem]) -> Team:
+    """The package's owners and alerts (team.py); their problems reported once per package."""
+    team, found = team_for(ctx.facts, package)
+    if found and (package, "team") not in ctx.reported:
+        ctx.reported.add((package, "team"))
+        problems.extend(found)
+    return team
 
 
 def _check_labels(config: DeploymentConfig, problem: Any) -> None:

@@ -1,9 +1,10 @@
 """Map one existing deployment to the arguments of a `DeploymentConfig`. Pure: no I/O.
 
-Whatever DeploymentConfig cannot express (triggers, a work queue, a schedule's
-max_scheduled_runs, templated values) is left out and reported as a
-problem, with a comment above the decorator: the import never guesses. Schedules
-(`schedules`) and the work pool's infra type (`pools`) are mapped in their own modules.
+Whatever DeploymentConfig cannot express (a work queue, a schedule's
+max_scheduled_runs, templated values, an automation that does more than run the
+deployment) is left out and reported as a problem, with a comment above the
+decorator: the import never guesses. Schedules (`schedules`), the work pool's infra
+type (`pools`) and triggers (`triggers`) are mapped in their own modules.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from flowfleet.importer.pools import infra_arguments
 from flowfleet.importer.pysource import Call
 from flowfleet.importer.schedules import schedule_arguments
 from flowfleet.importer.templates import Template, strip_templates
+from flowfleet.importer.triggers import trigger_arguments
 from flowfleet.infra.base import InfraConfig
 from flowfleet.problems import Problem
 
@@ -110,13 +112,7 @@ def map_deployment(existing: ExistingDeployment, target: Target) -> Mapped:
             "work queue yet, so it will use the pool's default queue",
             "move it to the default queue, or keep it out of flowfleet for now",
         )
-    if existing.triggers:
-        problem(
-            "triggers",
-            f"has {len(existing.triggers)} trigger(s) ({_names(existing.triggers)}); "
-            "DeploymentConfig cannot declare triggers yet, so they were not imported",
-            "keep the automations on the server; flowfleet leaves them alone",
-        )
+    args += trigger_arguments(existing.triggers, problem)
     for key in existing.unsupported:
         problem(key, f"'{key}' has no flowfleet equivalent and was left out", "drop it")
     return Mapped(Call("DeploymentConfig", "flowfleet", tuple(args)), problems, notes)
@@ -159,8 +155,3 @@ def _concurrency(limit: Any, problem: Any) -> list[tuple[str, Any]]:
         else:
             args.append(("concurrency_options", options))
     return args
-
-
-def _names(triggers: list[Any]) -> str:
-    names = [t.get("name") if isinstance(t, dict) else t for t in triggers]
-    return ", ".join(str(n) for n in names if n) or "unnamed"

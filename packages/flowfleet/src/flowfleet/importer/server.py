@@ -12,6 +12,7 @@ from typing import Any
 from flowfleet import desired as ownership
 from flowfleet.client import ApiClient
 from flowfleet.importer.existing import ExistingDeployment, ExistingSchedule
+from flowfleet.importer.triggers import from_automation
 from flowfleet.observed import _read_all, plain_description
 
 
@@ -26,7 +27,8 @@ async def read_server(api_url: str, project: str) -> tuple[list[ExistingDeployme
         )
     flow_names = {str(f["id"]): f["name"] for f in flows}
     pool_types = {p["name"]: p["type"] for p in pools}
-    triggers = _triggers_by_deployment(automations)
+    names = {str(r["id"]): f"{flow_names.get(str(r['flow_id']), '?')}/{r['name']}" for r in rows}
+    triggers = _triggers_by_deployment(automations, names)
     found: list[ExistingDeployment] = []
     managed = 0
     for row in rows:
@@ -86,13 +88,23 @@ def _row_extras(schedule_row: dict[str, Any]) -> dict[str, Any]:
     return {k: schedule_row[k] for k in keys if schedule_row.get(k) is not None}
 
 
-def _triggers_by_deployment(automations: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Automations that run a deployment, by its id: Prefect's deployment triggers."""
+def _triggers_by_deployment(
+    automations: list[dict[str, Any]], names: dict[str, str] | None = None
+) -> dict[str, list[Any]]:
+    """Automations that run a deployment, by its id: Prefect's deployment triggers, each
+    as a deployment-trigger dict, or a reason it cannot be one (importer/triggers.py)."""
     found: dict[str, list[Any]] = {}
     for automation in automations:
-        for action in automation.get("actions") or []:
-            if action.get("type") == "run-deployment" and action.get("deployment_id"):
-                found.setdefault(str(action["deployment_id"]), []).append(automation.get("name"))
+        targets = {
+            str(a["deployment_id"])
+            for a in automation.get("actions") or []
+            if a.get("type") == "run-deployment" and a.get("deployment_id")
+        }
+        for target in sorted(targets):
+            mapped = from_automation(automation, names or {})
+            if isinstance(mapped, str):
+                mapped = f"'{automation.get('name')}': {mapped}"
+            found.setdefault(target, []).append(mapped)
     return found
 
 
