@@ -1,0 +1,27 @@
+"""The terminal boundary: Rich consoles, and user-supplied text shown exactly as written.
+
+Names come from teams and servers (`backfill[bold]-x`, `nightly:fire:`); Rich would read
+them as markup or emoji codes, altering them or raising on a stray `[/]`. Data keeps the
+raw text; `literal` escapes it (and scrubs secrets) only where a console prints it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+
+from flowfleet import secrets
+
+
+def literal(value: object) -> str:
+    """`value` as Rich markup that prints exactly as written, secrets scrubbed."""
+    return escape(secrets.scrub("" if value is None else str(value)))
+
+
+def console(*, stderr: bool = False, width: int | None = None) -> Console:
+    """A console without emoji codes; when piped (CI logs, tests) `width` wide, so names
+    are not cut."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else width, emoji=False)
