@@ -7,6 +7,7 @@ raw text; `literal` escapes it (and scrubs secrets) only where a console prints 
 
 from __future__ import annotations
 
+import re
 import sys
 
 from rich.console import Console
@@ -14,10 +15,15 @@ from rich.markup import escape
 
 from flowfleet import secrets
 
+# Rich reads `\[` as `[` even where no tag follows, which `escape` leaves alone.
+_BACKSLASH_BEFORE_TEXT = re.compile(r"\\(?=\[(?![a-z#/@][^[]*?\]))")
+
 
 def literal(value: object) -> str:
     """`value` as Rich markup that prints exactly as written, secrets scrubbed."""
-    return escape(secrets.scrub("" if value is None else str(value)))
+    text = secrets.scrub("" if value is None else str(value))
+    # The sentinel keeps `escape` from doubling a trailing backslash (meant for a tag after).
+    return escape(_BACKSLASH_BEFORE_TEXT.sub(r"\\\\", text) + "x")[:-1]
 
 
 def console(*, stderr: bool = False, width: int | None = None) -> Console:
