@@ -58,7 +58,7 @@ def test_secret_names_in_every_case_style(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["MONKEY", "key", "region", "PWD", "author", "keyboard", "token_url", "tokenizer", "Passage"],
+    ["MONKEY", "key", "region", "PWD", "author", "token_url", "tokenizer", "Passage", "secrets"],
 )
 def test_ordinary_names_are_shown(name: str) -> None:
     assert not secrets.is_secret_name(name)

@@ -30,8 +30,9 @@ MIN_LENGTH = 4  # shorter learnt values are not searched for inside free text
 LITERALS = frozenset({"true", "false", "null", "none", "yes", "no"})  # would break JSON/YAML
 # A name is secret when its last word is one of these, or ends with a long one
 # (`dbpassword`, `clienttoken`). `key` counts only after another word (`api_key`, not `key`).
+# Not `secrets`: ECS's `secrets` list holds references (`valueFrom` ARNs), not values.
 LAST_WORDS = frozenset(
-    {"password", "passwd", "passphrase", "secret", "secrets", "token", "tokens", "apikey"}
+    {"password", "passwd", "passphrase", "secret", "token", "tokens", "apikey"}
     | {"credential", "credentials", "auth", "authorization", "cookie", "privatekey"}
 )
 GLUED = ("password", "passwd", "secret", "token", "apikey", "credentials")
