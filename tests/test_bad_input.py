@@ -157,8 +157,8 @@ CASES = [
         config('cron="61 * * * *"'),
         [
             "acme-flows acme-report/default field 'cron'",
-            "invalid cron '61 * * * *'",
-            "fix: use five fields",
+            "invalid cron '61 * * * *': minute 61 is out of range 0-59",
+            "fix: use a minute in 0-59",
         ],
     ),
     Case(
@@ -232,7 +232,7 @@ CASES = [
         "fargate-pair-rejected-at-import",
         config("infra=EcsTask(cpu=256, memory=4096)"),
         [
-            "acme-flows: importing acme_flows.report raised EcsTask",
+            "acme-flows: EcsTask(...) refused:",
             "Fargate does not accept cpu=256 with memory=4096",
             "report.py:",
         ],
@@ -318,7 +318,7 @@ CASES = [
     Case(
         "memory-negative-at-import",
         config("infra=EcsTask(memory=-1)"),
-        ["acme-flows: importing acme_flows.report raised EcsTask: memory", "greater than 0"],
+        ["acme-flows field 'memory': EcsTask(...) refused:", "greater than 0"],
     ),
     Case(
         "unknown-environment-in---env",
@@ -392,8 +392,9 @@ CASES = [
         "config-field-misspelt-at-import",
         config('crn="0 9 * * *"'),
         [
-            "acme-flows: importing acme_flows.report raised DeploymentConfig: crn: Extra inputs",
+            "acme-flows field 'crn': DeploymentConfig(...) has no keyword 'crn'",
             "report.py:",
+            "fix: did you mean 'cron'?",
         ],
     ),
     Case(

@@ -167,7 +167,7 @@ class Batch(InfraConfig):
         return {}
 """
 BATCH_PLUGIN = BATCH + "\n\n@hookimpl\ndef flowfleet_infra_types():\n    return [Batch]\n"
-AT_IMPORT = "(fix: fix the import error; until then none of the package's flows deploy)"
+AT_IMPORT = "(fix: correct the DeploymentConfig(...) arguments written there)"
 REPORT = "acme-flows acme-report/default"
 
 EXACT = [
@@ -265,19 +265,19 @@ EXACT = [
     Exact(
         "concurrency-limit-zero-at-import",
         config("concurrency_limit=0"),
-        "acme-flows: importing acme_flows.report raised DeploymentConfig: concurrency_limit: "
+        "acme-flows field 'concurrency_limit': DeploymentConfig(...) refused: "
         f"Input should be greater than 0 [{{at}}] {AT_IMPORT}",
     ),
     Exact(
         "name-empty-at-import",
         config('name=""'),
-        "acme-flows: importing acme_flows.report raised DeploymentConfig: name: "
+        "acme-flows field 'name': DeploymentConfig(...) refused: "
         f"String should have at least 1 character [{{at}}] {AT_IMPORT}",
     ),
     Exact(
         "tags-a-string-at-import",
         config('tags="nightly"'),
-        "acme-flows: importing acme_flows.report raised DeploymentConfig: tags: "
+        "acme-flows field 'tags': DeploymentConfig(...) refused: "
         f"Input should be a valid list [{{at}}] {AT_IMPORT}",
     ),
     Exact(

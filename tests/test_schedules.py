@@ -40,12 +40,15 @@ BAD = [
     (
         "unknown field",
         'schedules=[Cron("0 9 * * *", paramters={"a": 1})]',
-        ["acme-flows", "raised", "paramters: Extra inputs are not permitted"],
+        ["acme-flows", "Cron(...) has no keyword 'paramters'", "did you mean 'parameters'?"],
     ),
     (
         "unknown collision strategy",
         'concurrency_limit=1, concurrency_options={"collision_strategy": "DROP"}',
-        ["acme-flows", "collision_strategy: Input should be 'ENQUEUE' or 'CANCEL_NEW'"],
+        [
+            "acme-flows field 'concurrency_options.collision_strategy'",
+            "Input should be 'ENQUEUE' or 'CANCEL_NEW'",
+        ],
     ),
     (
         "invalid cron in the list",

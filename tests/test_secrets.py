@@ -4,6 +4,12 @@ The API key (PREFECT_API_KEY, sent as a bearer token; a local server ignores it)
 and job-variable values under secret-named keys (`*_KEY`, `*_TOKEN`, `*_SECRET`,
 `*_PASSWORD`) are checked against every command's stdout and stderr, in every
 output format, including plan diffs that change them and a 422 error line.
+
+The password of `PREFECT_API_URL=http://user:pass@host/api`, against a real server with
+basic auth, is checked against plan, deploy, pools, prune, list, render and run in every
+output format, their error lines (unreachable, 401), and every file of the cache
+directory. A flow named with Rich markup is listed and planned as written. The rules
+themselves are tabled server-free in test_scrubber.py.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import pytest
 
 from disk_project import DiskProject, error_lines
 from flowfleet import secrets
+from flowfleet.devserver import LocalServer, free_port
+from server_kinds import AUTH_STRING
 from snapshots import snapshot
 
 pytestmark = pytest.mark.server
@@ -113,3 +121,110 @@ def test_masking_rules() -> None:
     assert masked == {"env": {"DB_PASSWORD": "****", "aws_access_key": "****", "MONKEY": "ok"}}
     assert value["env"]["DB_PASSWORD"] == "p4ssw0rd!", "the value sent is not changed"
     assert secrets.scrub("server said: bad value 'p4ssw0rd!'") == "server said: bad value '****'"
+
+
+PASSWORD = AUTH_STRING.split(":", 1)[1]
+MARKED = """
+from prefect import flow
+
+from flowfleet import DeploymentConfig
+from {package} import registry
+
+
+@registry(DeploymentConfig(name="nightly[red]", cron="0 4 * * *", description="see [/] and [b]"))
+@flow(name="{flow}")
+def marked() -> None:
+    pass
+"""
+
+
+def with_credentials(api_url: str, auth: str = AUTH_STRING) -> str:
+    return api_url.replace("http://", f"http://{auth}@", 1)
+
+
+def test_a_password_in_the_api_url_is_never_printed_or_written(
+    auth_server: LocalServer, tmp_path: Path
+) -> None:
+    """`PREFECT_API_URL=http://admin:<password>@host/api` against a basic-auth server."""
+    project = DiskProject(tmp_path / "p", auth_server.api_url, flows=2, per_flow=1)
+    marked = f"backfill[bold]-x-{project.uid}"
+    (project.site / project.package / "marked.py").write_text(
+        MARKED.format(package=project.package, flow=marked)
+    )
+    cache = tmp_path / "cache"
+    url = with_credentials(auth_server.api_url)
+    env = {"PREFECT_API_URL": url, "FLOWFLEET_NO_CACHE": "", "FLOWFLEET_CACHE_DIR": str(cache)}
+
+    def run(*args: str, **extra: str):
+        return project.run(*args, **{**env, **extra})
+
+    def run_all(*commands: tuple[str, ...]) -> list:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            return list(pool.map(lambda c: run(*c), commands))
+
+    outputs = [run("pools", "--env", "test")]
+    assert outputs[0].returncode == 0, outputs[0].stderr
+    outputs += run_all(
+        ("list", "--env", "test"),
+        ("list", "--env", "test", "--output", "json"),
+        ("plan", "--env", "test"),
+        ("plan", "--env", "test", "--output", "json"),
+        ("plan", "--env", "test", "--output", "markdown"),
+        ("plan", "--env", "test", "--output", "github"),
+    )
+    assert [r.returncode for r in outputs] == [0] * 7, [r.stderr for r in outputs]
+    listed, planned_table, planned = outputs[1].stdout, outputs[3].stdout, outputs[4].stdout
+    # The credential is what reached the server: the plan read it through basic auth.
+    assert json.loads(planned)["api_url"] == with_credentials(auth_server.api_url, "admin:****")
+    assert f"({with_credentials(auth_server.api_url, 'admin:****')})" in planned_table
+    # A name with Rich markup is shown as written, in the list and in the plan.
+    for text in (listed, planned_table):
+        assert f"{marked}/nightly[red]" in text, text
+
+    deployed = run("deploy", "--env", "test", "--output", "json")
+    assert deployed.returncode == 0, deployed.stderr
+    assert json.loads(deployed.stdout)["api_url"].startswith("http://admin:****@")
+    outputs.append(deployed)
+    name = f"{project.flow_name(0)}/d0"
+    outputs += run_all(
+        ("render", name, "--env", "test", "--output", "json", "--template", "server"),
+        ("run", f"{marked}/nightly[red]", "--env", "test"),  # found by its name as written
+    )
+    assert [r.returncode for r in outputs[-2:]] == [0] * 2, [r.stderr for r in outputs[-2:]]
+    assert f"of {marked}/nightly[red]: Scheduled" in outputs[-1].stdout
+
+    project.write_flows(1, 1)  # the second flow is gone: prune deletes its deployment
+    pruned = run("prune", "--env", "test", "--output", "json")
+    assert pruned.returncode == 0, pruned.stderr
+    assert [r["status"] for r in json.loads(pruned.stdout)["results"]] == ["deleted"]
+    outputs.append(pruned)
+
+    # Error lines: a server that is not there, and a password the server refuses.
+    gone = with_credentials(f"http://127.0.0.1:{free_port()}/api")
+    refused = with_credentials(auth_server.api_url, "admin:wrong-pass-7781")
+    failing = [
+        ("plan", "--env", "test"),
+        ("deploy", "--env", "test", "--output", "json"),
+        ("pools", "--env", "test"),
+        ("prune", "--env", "test", "--output", "markdown"),
+        ("run", name, "--env", "test"),
+        ("render", name, "--env", "test", "--template", "server"),
+    ]
+    for bad_url in (gone, refused):
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            results = list(pool.map(lambda c, u=bad_url: run(*c, PREFECT_API_URL=u), failing))
+        for result in results:
+            assert result.returncode == 1, (result.args, result.stdout, result.stderr)
+            assert error_lines(result.stderr), (result.args, result.stderr)
+            assert "admin:****@" in result.stderr, (result.args, result.stderr)
+            assert "Traceback" not in result.stderr
+        outputs += results
+
+    for result in outputs:
+        text = result.stdout + result.stderr
+        for secret in (PASSWORD, "wrong-pass-7781"):
+            assert secret not in text, f"{secret!r} printed by {result.args[3:]}:\n{text}"
+    written = [p for p in cache.rglob("*") if p.is_file()]
+    assert written, "the cache wrote nothing: the check below would prove nothing"
+    for path in written:
+        assert PASSWORD not in path.read_text(errors="replace"), path

@@ -41,7 +41,7 @@ from flowfleet.gitstorage import GitSource, package_storage
 from flowfleet.loader import Fleet
 from flowfleet.problems import FlowfleetError
 from flowfleet.resolve import Resolution
-from flowfleet.secrets import mask
+from flowfleet.secrets import holds_secrets as _holds
 from flowfleet.workspace import Workspace, normalise
 
 CACHE_VERSION = "3"
@@ -61,8 +61,13 @@ _DOCKERFILE = "infra/docker/Dockerfile"
 
 
 def holds_secrets(deployment: DesiredDeployment) -> bool:
-    data = {"job_variables": deployment.job_variables, "parameters": deployment.parameters}
-    return mask(data) != data
+    """Any secret in what the cache would write: values, URLs with credentials (a git
+    repository), and parameter defaults; the schema's secret-named properties alone are
+    not secrets."""
+    data = deployment.model_dump(mode="json", exclude={"parameter_schema"})
+    properties = (deployment.parameter_schema or {}).get("properties") or {}
+    defaults = {name: p.get("default") for name, p in properties.items() if isinstance(p, dict)}
+    return _holds(data) or _holds(defaults)
 
 
 def enabled() -> bool:
@@ -207,6 +212,8 @@ class ResolveCache:
             if key is None:
                 continue
             deployments = by_package.get(package, [])
+            for deployment in deployments:
+                deployment.flow_parameter_schema()
             if any(holds_secrets(d) for d in deployments):
                 self.forget(package)
                 continue  # secret values are sent to the server, never written to a file
@@ -214,8 +221,6 @@ class ResolveCache:
             if {path: imports.digest(path) for path in files} != files:
                 self.forget(package)
                 continue  # edited while it loaded: what was imported is not on disk any more
-            for deployment in deployments:
-                deployment.flow_parameter_schema()
             tag = None
             if any(d.image and d.storage == "image" for d in deployments):
                 tag = self._image_tags.get(package)

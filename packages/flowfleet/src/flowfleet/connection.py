@@ -30,7 +30,7 @@ class ApiTarget:
 
     def describe(self) -> str:
         line = f"Prefect API: {self.url} (from {self.source})"
-        return f"{line}; {self.note}" if self.note else line
+        return secrets.scrub(f"{line}; {self.note}" if self.note else line)
 
 
 def resolve_target(environment: Environment, settings: PrefectSettings | None = None) -> ApiTarget:

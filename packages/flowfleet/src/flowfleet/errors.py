@@ -52,6 +52,8 @@ def auth_hint(request: Any, status: int) -> str:
     if status != 401:
         return ""
     sent = request.headers.get("Authorization", "")
+    if getattr(request.url, "password", None):  # httpx sends a URL's user:password as Basic
+        return " (the server refused the user and password in the API URL: check them)"
     if sent.startswith("Basic "):
         return " (the server refused PREFECT_API_AUTH_STRING: check it)"
     if sent.startswith("Bearer "):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flowfleet.config_errors import config_problems
 from flowfleet.errors import describe_error
 from flowfleet.plugin_manager import Plugins
 from flowfleet.plugins import load_plugins
@@ -61,12 +62,15 @@ def load_fleet(plugins: Plugins | None = None, skip: frozenset[str] = frozenset(
         fleet.registries.append(registry)
         for failure in registry.import_failures:
             fleet.failed_packages.add(package_of(registry))
-            fleet.problems.append(
-                Problem(
-                    f"importing {failure.module} raised {describe_error(failure.error)}",
-                    package=package_of(registry),
-                    source=failure.source,
-                    fix="fix the import error; until then none of the package's flows deploy",
-                )
+            fleet.problems.extend(
+                config_problems(failure, package_of(registry))  # a misspelled keyword, say
+                or [
+                    Problem(
+                        f"importing {failure.module} raised {describe_error(failure.error)}",
+                        package=package_of(registry),
+                        source=failure.source,
+                        fix="fix the import error; until then none of the package's flows deploy",
+                    )
+                ]
             )
     return fleet

@@ -9,6 +9,7 @@ found later in a value an environment's override set is reported under that over
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from flowfleet.config import DeploymentConfig
@@ -44,6 +45,17 @@ def did_you_mean(name: str, choices: list[str]) -> str | None:
 
 def override_of(config: DeploymentConfig, env_name: str) -> dict[str, Any]:
     return config.overrides.get(env_name) or {}
+
+
+def overridden_field(config: DeploymentConfig, env_name: str, field_name: str | None) -> str | None:
+    """A field that this environment's override set, named under that override
+    (`cron` -> `overrides.prod.cron`), so a problem in its value names the environment."""
+    if not field_name or field_name.startswith("overrides."):
+        return field_name
+    top = re.split(r"[.\[]", field_name, maxsplit=1)[0]
+    return (
+        f"overrides.{env_name}.{field_name}" if top in override_of(config, env_name) else field_name
+    )
 
 
 def job_variable_field(config: DeploymentConfig, env_name: str, key: str) -> str:

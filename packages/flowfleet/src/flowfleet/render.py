@@ -7,7 +7,6 @@ from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from flowfleet import secrets
@@ -19,6 +18,7 @@ from flowfleet.render_automations import (
     automations_table,
 )
 from flowfleet.spec import Schedule
+from flowfleet.terminal import literal
 
 SECTIONS = ("create", "update", "unchanged", "delete")
 STYLE = {
@@ -78,7 +78,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     data: dict[str, Any] = {
         "environment": plan.environment,
         "project": plan.project,
-        "api_url": plan.api_url,
+        "api_url": secrets.scrub(plan.api_url),
     }
     for section in (*SECTIONS, "conflicts"):
         data[section] = [secrets.mask(_change_json(c, section)) for c in getattr(plan, section)]
@@ -118,22 +118,22 @@ def plan_markdown(plan: Plan) -> str:
         ]
     lines += automations_markdown(plan.automations)
     for blocker in plan.blockers:
-        lines.append(f"\n> **blocked:** {blocker}")
+        lines.append(f"\n> **blocked:** {secrets.scrub(blocker)}")
     return "\n".join(lines) + "\n"
 
 
 def plan_table(plan: Plan, console: Console) -> None:
-    table = Table(title=f"Plan for {plan.environment} ({plan.api_url})")
+    table = Table(title=literal(f"Plan for {plan.environment} ({plan.api_url})"))
     for column in ("Deployment", "Action", "Work pool", "Storage", "Details"):
         table.add_column(column, overflow="fold")
     for change in plan.create + plan.update + plan.delete + plan.conflicts + plan.unchanged:
         style = STYLE.get(change.action, "")
-        table.add_row(
-            change.full_name,
+        table.add_row(  # names and server text are shown as written, never as markup
+            literal(change.full_name),
             f"[{style}]{change.action}[/]",
-            change.work_pool or "",
-            _storage(change),
-            escape(_details(change)),  # text from a server is not rich markup
+            literal(change.work_pool),
+            literal(_storage(change)),
+            literal(_details(change)),
         )
     console.print(table)
     automations_table(plan.automations, console, STYLE)
@@ -160,12 +160,12 @@ def render_report(report: Report, output: Output, console: Console) -> None:
             json.dumps(
                 {
                     "environment": report.environment,
-                    "api_url": report.api_url,
-                    "results": [o.model_dump() for o in report.outcomes],
+                    "api_url": secrets.scrub(report.api_url),
+                    "results": [secrets.mask(o.model_dump()) for o in report.outcomes],
                     "summary": counts,
                     "writes": report.writes,
                     "ok": report.ok,
-                    "aborted": report.aborted,
+                    "aborted": secrets.scrub(report.aborted or "") or None,
                 },
                 indent=2,
             )
@@ -176,14 +176,16 @@ def render_report(report: Report, output: Output, console: Console) -> None:
         print(f"### flowfleet deploy to `{report.environment}`\n\n{summary}\n")
         print("| Name | Status | Details |\n|---|---|---|")
         for o in report.outcomes:
-            print(f"| `{o.full_name}` | {o.status} | {_cell(o.details)} |")
+            print(f"| `{o.full_name}` | {o.status} | {_cell(secrets.scrub(o.details))} |")
         return
     table = Table(title="Deployments")
     for column in ("Name", "Status", "Details"):
         table.add_column(column, overflow="fold")
     for o in report.outcomes:
         table.add_row(
-            o.full_name, f"[{STYLE.get(o.status, 'default')}]{o.status}[/]", escape(o.details)
+            literal(o.full_name),
+            f"[{STYLE.get(o.status, 'default')}]{o.status}[/]",
+            literal(o.details),
         )
     console.print(table)
     verdict = "Failed to apply every change" if report.failed or report.aborted else "Applied"

@@ -28,7 +28,12 @@ from flowfleet.errors import describe_error
 from flowfleet.facts import Facts, Storage
 from flowfleet.infra.templates import check_job
 from flowfleet.loader import Fleet
-from flowfleet.name_checks import check_names, job_variable_field, override_of
+from flowfleet.name_checks import (
+    check_names,
+    job_variable_field,
+    overridden_field,
+    override_of,
+)
 from flowfleet.parameter_checks import check_parameters
 from flowfleet.placement import Placement, default_infra, place, validated_infra
 from flowfleet.problems import Problem
@@ -104,6 +109,7 @@ def _resolve_one(
     full_name = f"{reg.flow.name}/{reg.config.name}"
 
     def problem(message: str, field_name: str | None = None, fix: str | None = None) -> None:
+        field_name = overridden_field(reg.config, env.name, field_name)  # names the env
         problems.append(Problem(message, package, full_name, field_name, fix, reg.source))
 
     check_names(reg.config, ctx.facts.known_environments, problem)

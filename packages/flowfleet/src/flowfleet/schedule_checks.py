@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from flowfleet import cron_fields
 from flowfleet.config import SCHEDULE_FIELDS, DeploymentConfig
 from flowfleet.desired import Schedule
 from flowfleet.schedules import Cron, RRule
@@ -129,11 +130,8 @@ def _checked(schedule: Schedule, field_name: str, problem: Any) -> list[Schedule
         schedule.to_prefect()
     except (ValidationError, ValueError):
         if schedule.cron is not None:
-            problem(
-                f"invalid cron '{schedule.cron}'",
-                field_name,
-                "use five fields, e.g. '0 9 * * *' for 09:00 daily",
-            )
+            wrong, fix = cron_fields.diagnose(schedule.cron)
+            problem(f"invalid cron '{schedule.cron}': {wrong}", field_name, fix)
         else:
             problem(
                 f"invalid rrule '{schedule.rrule}'",

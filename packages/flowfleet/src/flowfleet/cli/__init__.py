@@ -54,6 +54,7 @@ def fail(*lines: object) -> typer.Exit:
 
 
 def main() -> None:
+    secrets.guard()  # a last belt: every line printed from here on is scrubbed
     _register_commands()
     # A bad option or value exits 1 like every other error: click's usual 2 would read
     # as "changes pending" to `plan --detailed-exitcode`.

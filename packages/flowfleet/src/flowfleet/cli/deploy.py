@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from flowfleet import branches, engine, lease, render_github, secrets
+from flowfleet import branches, engine, lease, render_github, secrets, terminal
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
@@ -39,7 +39,7 @@ BRANCH = typer.Option(
 
 
 def console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 160)
+    return terminal.console(width=160)
 
 
 def progress(total: int):
@@ -47,14 +47,15 @@ def progress(total: int):
     if sys.stderr.isatty() and total:
         from rich.progress import Progress
 
-        bar = Progress(console=Console(stderr=True), transient=True)
+        bar = Progress(console=terminal.console(stderr=True), transient=True)
         task = bar.add_task("applying", total=total)
         bar.start()
 
         def step(outcome: Outcome) -> None:
             bar.advance(task)
             if outcome.status == "failed":
-                bar.console.print(f"[red]failed[/] {outcome.full_name}: {outcome.details}")
+                shown = terminal.literal(f"{outcome.full_name}: {outcome.details}")
+                bar.console.print(f"[red]failed[/] {shown}")
 
         return step, bar.stop
 
@@ -188,7 +189,7 @@ def pools(
     """Create the work pools the environment's deployments need, from their infra types."""
     rows = asyncio.run(engine.pools(announce(Target.load(env, branch=branch)), update=update))
     for name, status, details in rows:
-        print(f"{status:8} {name}: {details}")
+        print(f"{status:8} {name}: {secrets.scrub(details)}")
     failed = [
         f"work pool {name}: {details}" for name, status, details in rows if status == "failed"
     ]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowfleet import annotations
+from flowfleet import annotations, terminal
 from flowfleet.cli import app, fail
 from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
@@ -23,7 +22,7 @@ class ListFormat(StrEnum):
 
 def _console() -> Console:
     """Rich's console; when piped (CI logs, tests) wide enough that names are not cut."""
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    return terminal.console(width=200)
 
 
 ENV_OPTION = typer.Option(
@@ -42,7 +41,7 @@ def list_deployments(
     if output is ListFormat.json:
         print(json.dumps([d.listing() for d in resolution.deployments], indent=2))
     else:
-        table = Table(title=f"Deployments for {env}")
+        table = Table(title=terminal.literal(f"Deployments for {env}"))
         for column in (
             "Deployment",
             "Package",
@@ -56,7 +55,7 @@ def list_deployments(
             table.add_column(column)
         for d in resolution.deployments:
             schedule = ", ".join(s.describe() for s in d.schedules) or "-"
-            table.add_row(
+            cells = (
                 d.full_name,
                 d.package,
                 d.work_pool,
@@ -66,6 +65,7 @@ def list_deployments(
                 schedule,
                 "yes" if d.paused else "no",
             )
+            table.add_row(*map(terminal.literal, cells))  # shown as written, never markup
         _console().print(table)
     if resolution.problems:
         raise fail(*resolution.problems)
@@ -144,13 +144,14 @@ def plugins(
         for column in ("Plugin", "Distribution", "Version", "Infra types", "Registries"):
             table.add_column(column)
         for row in rows:
-            table.add_row(
+            cells = (
                 row["name"],
                 row["distribution"] or "-",
                 row["version"] or "-",
                 ", ".join(row["infra_types"]) or "-",
                 ", ".join(row["registries"]) or "-",
             )
+            table.add_row(*map(terminal.literal, cells))
         _console().print(table)
     if loaded.problems:
         raise fail(*loaded.problems)

@@ -88,6 +88,10 @@ async def read_pool_template(api_url: str, pool: str) -> dict:
                 fix="create it with `flowfleet pools`, or render with --template stock",
             )
         )
-    if response.status_code != 200:
-        raise FlowfleetError(f"GET /work_pools/{pool} answered {response.status_code}")
+    if response.status_code != 200:  # a refused credential too: one line naming the server
+        try:
+            response.raise_for_status()
+        except Exception as exc:
+            raise FlowfleetError(describe_error(exc, api_url)) from None
+        raise FlowfleetError(f"GET {api_url}/work_pools/{pool} answered {response.status_code}")
     return response.json()["base_job_template"]

@@ -6,12 +6,14 @@ import asyncio
 import json
 import sys
 
+import httpx
 import typer
 
 from flowfleet.cli import app, fail
 from flowfleet.cli.deploy import BRANCH, ENV, announce
 from flowfleet.client import ApiClient
 from flowfleet.engine import Target
+from flowfleet.errors import describe_error
 from flowfleet.lookup import find_deployment
 from flowfleet.runs import follow, start_run
 
@@ -48,7 +50,10 @@ def run(
                 on_state=lambda s: print(f"  {s}", file=sys.stderr, flush=True),
             )
 
-    final = asyncio.run(go())
+    try:
+        final = asyncio.run(go())
+    except (httpx.HTTPError, OSError) as exc:  # unreachable, refused credentials: one line
+        raise fail(describe_error(exc, target.api_url)) from None
     if not watch:
         return
     if final is None:

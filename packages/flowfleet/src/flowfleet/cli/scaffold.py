@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 
 import typer
@@ -64,6 +65,42 @@ TEAM_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 MAX_TEAM_LENGTH = 40
 
 
+# Names users reach for that are another type's (shown only when that type is installed).
+INFRA_ALIASES = {"k8s": "kubernetes", "kube": "kubernetes", "fargate": "ecs", "process": "worker"}
+
+
+def team_problem(team: str, members: set[str]) -> str | None:
+    """Why `team` cannot name a new package, with the name to use instead; None if it can."""
+    shown = repr(team)  # a newline in the argument stays on one line
+    suggestion = re.sub(r"[^a-z0-9]+", "-", team.lower()).strip("-").removesuffix("-flows")
+    hint = f" (fix: did you mean '{suggestion}'?)" if _valid(suggestion) else ""
+    if not _valid(team):
+        return (
+            f"team name {shown} must be lower case letters, digits and dashes (a letter "
+            f"first, single dashes between words, at most {MAX_TEAM_LENGTH} characters){hint}"
+        )
+    if team.endswith("-flows"):
+        return (
+            f"team name {shown} ends in '-flows', which the package name adds ({team}-flows){hint}"
+        )
+    if f"{team}-flows" in members:
+        return f"the workspace already has a package {team}-flows (fix: pick another team name)"
+    return None
+
+
+def infra_problem(infra: str, known: list[str]) -> str | None:
+    if infra in known:
+        return None
+    close = INFRA_ALIASES.get(infra.lower())
+    close = close if close in known else (difflib.get_close_matches(infra, known, n=1) or [None])[0]
+    hint = f" (fix: did you mean '{close}'?)" if close else ""
+    return f"unknown infra type {infra!r} (known: {', '.join(known)}){hint}"
+
+
+def _valid(team: str) -> bool:
+    return bool(TEAM_NAME.fullmatch(team)) and len(team) <= MAX_TEAM_LENGTH
+
+
 def flow_module(team: str, module: str) -> str:
     """The example flow. Its two first-party imports are in isort's order: the team's
     module sorts before `flowfleet` for names like `analytics` or `billing`."""
@@ -77,15 +114,12 @@ def new(
     infra: str = typer.Option("ecs", help="The package's default infra type."),
 ) -> None:
     """Create flows/<team>: a package with a registry, an example flow and its entry point."""
-    if not TEAM_NAME.fullmatch(team) or len(team) > MAX_TEAM_LENGTH:
-        raise fail(
-            f"team name '{team}' must be lower case letters, digits and dashes (a letter "
-            f"first, single dashes between words, at most {MAX_TEAM_LENGTH} characters)"
-        )
-    known = load_plugins().infra_types.names
-    if infra not in known:  # also keeps anything but a known name out of the pyproject
-        raise fail(f"unknown infra type {infra!r} (known: {', '.join(known)})")
     workspace = Session().workspace
+    wrong = team_problem(team, set(workspace.members)) or infra_problem(
+        infra, load_plugins().infra_types.names
+    )
+    if wrong:  # also keeps anything but a checked name out of the pyproject
+        raise fail(wrong)
     target = workspace.root / "flows" / team
     if target.exists():
         raise fail(f"{target} already exists")

@@ -78,30 +78,8 @@ def render_job(
         "pool_type": pool_type,
         "worker": f"{worker_class.__module__}.{worker_class.__name__}",
         "template": source,
-        "job": mask(job),
+        "job": secrets.mask(job),  # env lists' name/value pairs too
     }
-
-
-def mask(value: Any) -> Any:
-    """Secret values masked: under secret-named keys, and in name/value pairs.
-
-    Env lists (`{"name": "PREFECT_API_KEY", "value": ...}`) and AWS tags (`{"key": ...,
-    "value": ...}`) name their entry in a field; that name decides, not the field's.
-    """
-    if isinstance(value, dict):
-        pair_name = value.get("name", value.get("key"))
-        if "value" in value and isinstance(pair_name, str):
-            secret = secrets.is_secret_name(pair_name)
-            return {
-                k: secrets.MASK if (k == "value" and secret) else mask(v) for k, v in value.items()
-            }
-        return {
-            k: secrets.mask(v, True) if secrets.is_secret_name(k) else mask(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [mask(v) for v in value]
-    return secrets.mask(value)
 
 
 def _worker_class(infra_type: type[InfraConfig], pool_type: str) -> type | None:
