@@ -5,11 +5,11 @@ The CLI calls these; tests call them in-process with their own session or client
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowfleet import branches, gitstorage
+from flowfleet import branches, gitstorage, partial, scope
 from flowfleet.apply import Outcome, Report, apply_plan
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
@@ -21,7 +21,7 @@ from flowfleet.observed import ObservedDeployment, ServerState, read_server_stat
 from flowfleet.plan import Change, Plan, make_plan
 from flowfleet.pools import ensure_pools, required_pools
 from flowfleet.prefetch import ServerPrefetch
-from flowfleet.problems import FlowfleetError
+from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
 
 
@@ -35,6 +35,8 @@ class Target:
     api_url: str
     branch: str | None = None  # None: unknown, and nothing here depends on it
     prefetch: ServerPrefetch | None = field(default=None, repr=False)
+    broken: dict[str, list[Problem]] = field(default_factory=dict)  # left alone (partial.py)
+    packages: frozenset[str] | None = None  # --package: None means every package
 
     @classmethod
     def load(
@@ -44,27 +46,34 @@ class Target:
         branch: str | None = None,
         *,
         prefetch: bool = False,
+        partial_load: bool = False,
+        packages: Iterable[str] = (),
     ) -> Target:
         """Resolve `env` for `branch` (default: detected); any problem stops here,
         before anything is written, including a branch the environment refuses.
 
         With `prefetch`, the server is read on a thread while the fleet resolves
-        (reads only; see prefetch.py): `plan` and `deploy` use that read.
+        (reads only; see prefetch.py): `plan` and `deploy` use that read. With
+        `partial_load`, a package's own problems block only that package (partial.py);
+        `packages` (`--package`) limits the target to those packages (scope.py).
         """
         session = session or Session()
         environment = session.environment(env)
+        only = scope.chosen(session.loaded_plugins, packages)
         branch = branch or _detect_branch(session, environment)
         if branch is not None:
             branches.check_allowed(environment, branch)
         ahead = _start_prefetch(environment) if prefetch else None
         resolution = session.resolve(environment, branch, cached=True)
-        if resolution.problems:
+        if resolution.problems and not partial_load:
             raise FlowfleetError(*resolution.problems)
-        git_packages = {d.package for d in resolution.deployments if d.storage == "git"}
+        loaded = partial.split(resolution, session.fleet).scoped(only)
+        git_packages = {d.package for d in loaded.desired if d.storage == "git"}
         if git_packages:  # a run must find in the commit exactly the code resolved here
             gitstorage.check_committed(session.git_source(environment), git_packages)
+        api_url = api_url_for(environment)
         return cls(
-            session, environment, resolution.deployments, api_url_for(environment), branch, ahead
+            session, environment, loaded.desired, api_url, branch, ahead, loaded.broken, only
         )
 
     @property
@@ -73,8 +82,9 @@ class Target:
         return branches.lane(self.environment, self.branch)
 
     def in_lane(self, have: ObservedDeployment) -> bool:
-        """Pruning's scope: a branch prunes only its own; mainline never a branch's."""
-        return have.branch == self.lane
+        """Pruning's scope: a branch prunes only its own; mainline never a branch's;
+        with `--package`, only those packages' deployments."""
+        return have.branch == self.lane and (self.packages is None or have.package in self.packages)
 
     def client(self) -> Any:
         """flowfleet's one HTTP client (flowfleet.client), for reads and writes alike."""
@@ -87,7 +97,11 @@ class Target:
         cached = {c.package for c in planned.delete} & self.session.from_cache
         if cached:  # never delete on the strength of a cached resolution: resolve afresh
             self.desired = self.session.refresh(self.environment, self.branch, self.desired, cached)
+            self.desired, self.broken = partial.failed_afresh(
+                self.desired, self.broken, self.session.fleet
+            )
             planned = self._plan(state, prune=prune, adopt=adopt)
+        planned.broken = partial.lines(self.broken)
         return planned
 
     def _plan(self, state: ServerState, *, prune: bool, adopt: bool) -> Plan:
@@ -98,7 +112,7 @@ class Target:
             project=self.session.workspace.project,
             prune=prune,
             adopt=adopt,
-            failed_packages=self.session.fleet.failed_packages,
+            failed_packages=self.session.fleet.failed_packages | set(self.broken),
             prune_scope=self.in_lane,
         )
 
