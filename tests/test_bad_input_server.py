@@ -167,7 +167,7 @@ class Batch(InfraConfig):
         return {}
 """
 BATCH_PLUGIN = BATCH + "\n\n@hookimpl\ndef flowfleet_infra_types():\n    return [Batch]\n"
-AT_IMPORT = "(fix: fix the import error; until then none of the package's flows deploy)"
+AT_IMPORT = "(fix: fix the import error; until then the server keeps this package as it is)"
 REPORT = "acme-flows acme-report/default"
 
 EXACT = [

@@ -170,6 +170,9 @@ def test_package_scopes_plan_deploy_and_prune(teams: TwoTeams) -> None:
     both = teams.plan_json("--package", "beta", "--package", teams.package, "--prune")
     assert names(both, "delete") == [b01, f01]
 
+    listed = json.loads(teams.ok("list", "--env", "test", "-o", "json", "--package", "beta"))
+    assert {row["full_name"] for row in listed} == {b00}
+
     alpha_before = teams.alphas()
     teams.ok("deploy", "--env", "test", "--package", teams.beta)
     assert teams.alphas() == alpha_before and teams.cron(b00) == "0 5 * * *"

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from flowfleet.loader import package_of
 from flowfleet.plugin_manager import Plugins
 from flowfleet.problems import FlowfleetError
+from flowfleet.resolve import Resolution
 
 
 def aliases(plugins: Plugins) -> dict[str, str]:
@@ -45,3 +46,18 @@ def unknown_line(name: str, known: dict[str, str]) -> str:
     hint = f"did you mean '{known[close[0]]}'? " if close else ""
     listed = ", ".join(packages) or "none: no team package is installed"
     return f"unknown package '{name}' for --package: {hint}(known: {listed})"
+
+
+def narrowed(
+    resolution: Resolution, packages: frozenset[str] | None, plugins: Plugins
+) -> Resolution:
+    """`list` and `validate` with `--package`: those packages' deployments and problems,
+    plus problems no team package owns (an environment file, a plugin): they concern all."""
+    if packages is None:
+        return resolution
+    teams = set(aliases(plugins).values())
+    return Resolution(
+        resolution.environment,
+        [d for d in resolution.deployments if d.package in packages],
+        [p for p in resolution.problems if p.package in packages or p.package not in teams],
+    )
