@@ -59,7 +59,7 @@ def test_an_import_that_raises_breaks_its_package(sandbox: Sandbox) -> None:
     loaded = split(sandbox)
     assert [d.package for d in loaded.desired] == ["beta-flows"]
     [problem] = loaded.broken["alpha-flows"]
-    assert "importing alpha_flows.typo raised" in str(problem) and "timezon" in str(problem)
+    assert problem.package == "alpha-flows" and "timezon" in str(problem)
 
 
 def test_a_name_two_packages_declare_blocks_both(sandbox: Sandbox) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from disk_project import DiskProject, error_lines
-from snapshots import create_pool, snapshot
+from flowfleet import desired as ownership
+from snapshots import create_pool, hand_made, snapshot
 
 pytestmark = pytest.mark.server
 
@@ -34,6 +35,13 @@ from {package} import registry
 @flow(name="typo-{uid}")
 def typo() -> None:
     pass
+"""
+
+VAULT = """
+import os
+
+if os.environ.get("ALPHA_BROKEN"):  # not in the cache's key: only a fresh import sees it
+    raise RuntimeError("vault unreachable")
 """
 
 
@@ -130,7 +138,7 @@ def test_a_broken_package_blocks_only_itself(teams: TwoTeams, prune: bool) -> No
     result = teams.run("deploy", "--env", "test", *(["--prune"] if prune else []))
     assert result.returncode == 1
     errors = error_lines(result.stderr)
-    assert errors[0].startswith(f"error: {teams.alpha}: importing {teams.package}.typo raised")
+    assert errors[0].startswith(f"error: {teams.alpha}")  # package, then flow/field/fix
     assert "timezon" in errors[0] and "(fix: " in errors[0]
     assert errors[-1].startswith(
         f"error: 1 package(s) did not load and were not deployed: {teams.alpha}"
@@ -152,9 +160,13 @@ def test_plan_lists_the_broken_package_first(teams: TwoTeams) -> None:
         "1 to update" in result.stdout
         and f"1 package(s) not loaded ({teams.alpha})" in result.stdout
     )
-    assert error_lines(result.stderr)[0].startswith(f"error: {teams.alpha}: importing")
+    assert error_lines(result.stderr)[0].startswith(f"error: {teams.alpha}")
     # --detailed-exitcode: a package that did not load is an error (1), not "changes" (2)
     assert teams.run("plan", "--env", "test", "--detailed-exitcode").returncode == 1
+    # `pools` (which `make deploy` runs first) goes ahead and warns; `deploy` then fails
+    pools = teams.run("pools", "--env", "test")
+    assert pools.returncode == 0, pools.stderr
+    assert f"warning: {teams.alpha} did not load; its pools were not checked" in pools.stderr
 
 
 def test_package_scopes_plan_deploy_and_prune(teams: TwoTeams) -> None:
@@ -215,3 +227,42 @@ def test_a_renamed_flow_is_listed_as_not_declared(teams: TwoTeams) -> None:
     assert old in teams.mine()  # kept, as the plan said
     pruned = teams.plan_json("--prune")
     assert (names(pruned, "delete"), pruned["not_declared"]) == ([old], [])
+
+
+def test_a_cached_package_that_fails_afresh_before_a_prune_is_left_alone(
+    prefect_server, tmp_path: Path
+) -> None:
+    """The cache's prune safety belt re-imports a cached package before deleting one of
+    its deployments; when that import fails, the package is left alone, the rest applies."""
+    teams = TwoTeams(tmp_path / "project", prefect_server.api_url)
+    (teams.site / teams.package / "vault.py").write_text(VAULT)
+    cache = {"FLOWFLEET_NO_CACHE": "", "FLOWFLEET_CACHE_DIR": str(tmp_path / "cache")}
+    assert teams.run("deploy", "--env", "test", **cache).returncode == 0
+    ghost = f"ghost-{teams.uid}/default"
+    labels = {
+        ownership.MANAGED: "true",
+        ownership.PROJECT: teams.project,
+        ownership.ENV: "test",
+        ownership.PACKAGE: teams.alpha,
+    }
+    hand_made(teams.api_url, f"ghost-{teams.uid}", "default", labels=labels)
+    teams.write_beta({"b00": "0 5 * * *"})
+    alpha_before = {**teams.alphas(), ghost: teams.mine()[ghost]}
+
+    # From the cache, alpha is not imported: the plan without --prune runs clean.
+    result = teams.run("plan", "--env", "test", "-o", "json", ALPHA_BROKEN="1", **cache)
+    assert result.returncode == 0, result.stderr
+    assert names(json.loads(result.stdout), "not_declared") == sorted(
+        [ghost, f"{teams.b('b01')}/default"]
+    )
+
+    result = teams.run("deploy", "--env", "test", "--prune", ALPHA_BROKEN="1", **cache)
+    assert result.returncode == 1
+    errors = error_lines(result.stderr)
+    # found while planning, not while loading: listed just before the closing line
+    assert "vault unreachable" in errors[-2] and errors[-2].startswith(f"error: {teams.alpha}: ")
+    assert f"did not load and were not deployed: {teams.alpha}" in errors[-1]
+    mine = teams.mine()
+    assert {k: mine[k] for k in alpha_before} == alpha_before  # the ghost too: not pruned
+    assert teams.cron(f"{teams.b('b00')}/default") == "0 5 * * *"
+    assert f"{teams.b('b01')}/default" not in mine

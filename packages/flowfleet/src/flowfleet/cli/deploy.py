@@ -14,7 +14,7 @@ from flowfleet import branches, engine, render_github
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
-from flowfleet.cli.scoping import PACKAGE, exit_if_broken, say_broken
+from flowfleet.cli.scoping import PACKAGE, exit_if_broken, say_broken, warn_broken
 from flowfleet.connection import resolve_target
 from flowfleet.engine import Target
 from flowfleet.problems import FlowfleetError
@@ -184,8 +184,12 @@ def pools(
     update: bool = typer.Option(False, "--update", help="Replace existing pools' templates."),
     branch: str | None = BRANCH,
 ) -> None:
-    """Create the work pools the environment's deployments need, from their infra types."""
-    rows = asyncio.run(engine.pools(announce(Target.load(env, branch=branch)), update=update))
+    """Create the work pools the environment's deployments need, from their infra types.
+
+    A package that does not load gets a warning line: `deploy`, which runs next, fails on it."""
+    target = announce(Target.load(env, branch=branch, partial_load=True))
+    warn_broken(target)
+    rows = asyncio.run(engine.pools(target, update=update))
     for name, status, details in rows:
         print(f"{status:8} {name}: {details}")
     failed = [

@@ -7,9 +7,11 @@ other package and exits 1 with one closing line (see flowfleet/partial.py).
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
-from flowfleet import partial
+from flowfleet import partial, secrets
 from flowfleet.cli import fail
 from flowfleet.engine import Target
 
@@ -22,13 +24,27 @@ PACKAGE = typer.Option(
 )
 
 
+_shown: set[str] = set()  # packages whose problems this command printed already
+
+
 def say_broken(target: Target) -> Target:
     """Print each broken package's problems on stderr, first, as `error:` lines."""
-    fail(*(problem for found in target.broken.values() for problem in found))
+    fail(*(p for package, found in target.broken.items() if package not in _shown for p in found))
+    _shown.update(target.broken)
     return target
 
 
 def exit_if_broken(target: Target, command: str) -> None:
-    """Exit 1 with one closing line when a package was left alone."""
+    """Exit 1 with one closing line when a package was left alone. A cached package that
+    failed only when re-imported before a prune (partial.failed_afresh) is printed here."""
     if target.broken:
+        say_broken(target)
         raise fail(partial.summary(target.broken, command))
+
+
+def warn_broken(target: Target) -> None:
+    """`pools`: go ahead for the packages that loaded, and say which did not (stderr)."""
+    for package, found in target.broken.items():
+        for problem in found:
+            print(f"warning: {secrets.scrub(str(problem))}", file=sys.stderr)
+        print(f"warning: {package} did not load; its pools were not checked", file=sys.stderr)
