@@ -11,9 +11,10 @@ from fleet_sandbox import GROUP, Sandbox, flow_module
 from flowfleet import hookimpl
 from flowfleet.cli import _options
 from flowfleet.infra.worker import Worker
-from flowfleet.observed import ServerState
+from flowfleet.observed import ObservedDeployment, ServerState
 from flowfleet.plan import make_plan
 from flowfleet.plugins import DISABLE_VAR, disabled_plugins, load_plugins
+from test_pure_stages import server_json, want
 
 
 class Misspelled:
@@ -70,17 +71,20 @@ def test_a_disabled_team_package_is_never_pruned(sandbox: Sandbox) -> None:
     fleet = sandbox.fleet()
     assert fleet.registries == []
     assert "acme-flows" in fleet.failed_packages
-    plan = make_plan([], ServerState("http://x"), environment="prod", project="sandbox", prune=True)
-    assert plan.prune_refused is None  # nothing failed: pruning may go ahead
+    kept = want("acme-report/default", package="acme-flows")
+    observed = ObservedDeployment.from_json(server_json(kept), "acme-report")
+    server = ServerState("http://x", deployments={kept.full_name: observed})
+    plan = make_plan([], server, environment="prod", project="acme", prune=True)
+    assert [c.full_name for c in plan.delete] == [kept.full_name]  # enabled, it would go
     plan = make_plan(
         [],
-        ServerState("http://x"),
+        server,
         environment="prod",
-        project="sandbox",
+        project="acme",
         prune=True,
         failed_packages=fleet.failed_packages,
     )
-    assert plan.prune_refused and "acme-flows did not load cleanly" in plan.prune_refused
+    assert plan.delete == [] and plan.prune_refused is None  # disabled: left as it is
 
 
 class Wrapper:

@@ -75,9 +75,11 @@ def plan_automations(
     prune: bool = False,
     adopt: bool = False,
     failed_packages: set[str] | frozenset[str] = frozenset(),
+    scope: frozenset[str] | None = None,
 ) -> AutomationPlan:
     """Compare desired automations with the server's. `ids`: deployment full name -> id
-    on the server; `packages`: the packages deployed here (their removed automations go)."""
+    on the server; `packages`: the packages deployed here (their removed automations go);
+    `scope` (`--package`): only these packages' automations may be deleted."""
     plan = AutomationPlan()
     owned = {a.name: a for a in observed if a.owned_by(project, environment, branch)}
     unmanaged = {a.name: a for a in observed if not a.managed}
@@ -111,6 +113,8 @@ def plan_automations(
     if failed_packages:
         return plan  # a package that failed to load could look like it removed its automations
     for name, have in sorted(owned.items()):
+        if scope is not None and have.mark("package") not in scope:
+            continue
         if name not in plan.desired and (prune or have.mark("package") in packages):
             plan.delete.append(
                 AutomationChange(

@@ -5,12 +5,11 @@ The CLI calls these; tests call them in-process with their own session or client
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowfleet import branches, gitstorage
+from flowfleet import branches, gitstorage, partial, scope
 from flowfleet.alerts import target_alerts
 from flowfleet.apply import Outcome, Report, apply_plan
 from flowfleet.automation_apply import apply_automations
@@ -21,13 +20,13 @@ from flowfleet.connection import api_url_for
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
 from flowfleet.errors import describe_error
-from flowfleet.lease import LeaseSettings, deploy_lease
+from flowfleet.lease import LeaseSettings, guard
 from flowfleet.loader import Fleet
 from flowfleet.observed import ObservedDeployment, ServerState, read_server_state
 from flowfleet.plan import Change, Plan, make_plan
 from flowfleet.pools import ensure_pools, required_pools
 from flowfleet.prefetch import ServerPrefetch
-from flowfleet.problems import FlowfleetError
+from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
 
 
@@ -41,6 +40,8 @@ class Target:
     api_url: str
     branch: str | None = None  # None: unknown, and nothing here depends on it
     prefetch: ServerPrefetch | None = field(default=None, repr=False)
+    broken: dict[str, list[Problem]] = field(default_factory=dict)  # left alone (partial.py)
+    packages: frozenset[str] | None = None  # --package: None means every package
     # Automations from other producers than triggers (see automations.py).
     more_automations: list[DesiredAutomation] = field(default_factory=list)
 
@@ -57,27 +58,34 @@ class Target:
         branch: str | None = None,
         *,
         prefetch: bool = False,
+        partial_load: bool = False,
+        packages: Iterable[str] = (),
     ) -> Target:
         """Resolve `env` for `branch` (default: detected); any problem stops here,
         before anything is written, including a branch the environment refuses.
 
         With `prefetch`, the server is read on a thread while the fleet resolves
-        (reads only; see prefetch.py): `plan` and `deploy` use that read.
+        (reads only; see prefetch.py): `plan` and `deploy` use that read. With
+        `partial_load`, a package's own problems block only that package (partial.py);
+        `packages` (`--package`) limits the target to those packages (scope.py).
         """
         session = session or Session()
         environment = session.environment(env)
+        only = scope.chosen(session.loaded_plugins, packages)
         branch = branch or _detect_branch(session, environment)
         if branch is not None:
             branches.check_allowed(environment, branch)
         ahead = _start_prefetch(environment) if prefetch else None
         resolution = session.resolve(environment, branch, cached=True)
-        if resolution.problems:
+        if resolution.problems and not partial_load:
             raise FlowfleetError(*resolution.problems)
-        git_packages = {d.package for d in resolution.deployments if d.storage == "git"}
+        loaded = partial.split(resolution, session.fleet).scoped(only)
+        git_packages = {d.package for d in loaded.desired if d.storage == "git"}
         if git_packages:  # a run must find in the commit exactly the code resolved here
             gitstorage.check_committed(session.git_source(environment), git_packages)
+        api_url = api_url_for(environment)
         return cls(
-            session, environment, resolution.deployments, api_url_for(environment), branch, ahead
+            session, environment, loaded.desired, api_url, branch, ahead, loaded.broken, only
         )
 
     @property
@@ -86,8 +94,9 @@ class Target:
         return branches.lane(self.environment, self.branch)
 
     def in_lane(self, have: ObservedDeployment) -> bool:
-        """Pruning's scope: a branch prunes only its own; mainline never a branch's."""
-        return have.branch == self.lane
+        """Pruning's scope: a branch prunes only its own; mainline never a branch's;
+        with `--package`, only those packages' deployments."""
+        return have.branch == self.lane and (self.packages is None or have.package in self.packages)
 
     def client(self) -> Any:
         """flowfleet's one HTTP client (flowfleet.client), for reads and writes alike."""
@@ -101,7 +110,11 @@ class Target:
         cached = {c.package for c in deletes} & self.session.from_cache
         if cached:  # never delete on the strength of a cached resolution: resolve afresh
             self.desired = self.session.refresh(self.environment, self.branch, self.desired, cached)
+            self.desired, self.broken = partial.failed_afresh(
+                self.desired, self.broken, self.session.fleet
+            )
             planned = self._plan(state, prune=prune, adopt=adopt)
+        planned.broken = partial.lines(self.broken)
         return planned
 
     def _plan(self, state: ServerState, *, prune: bool, adopt: bool) -> Plan:
@@ -112,7 +125,7 @@ class Target:
             project=self.session.workspace.project,
             prune=prune,
             adopt=adopt,
-            failed_packages=self.session.fleet.failed_packages,
+            failed_packages=self.session.fleet.failed_packages | set(self.broken),
             prune_scope=self.in_lane,
         )
         planned.automations = plan_automations(
@@ -125,7 +138,8 @@ class Target:
             packages={d.package for d in self.desired},
             prune=prune,
             adopt=adopt,
-            failed_packages=self.session.fleet.failed_packages,
+            failed_packages=self.session.fleet.failed_packages | set(self.broken),
+            scope=self.packages,
         )
         return planned
 
@@ -176,7 +190,9 @@ async def deploy(
     """
     async with client or target.reader() as reader:
         state = await target.read(reader)  # an unreachable server fails here, at once
-        async with _guard(target, reader, None if dry_run else lease, say) as held:
+        project, env = target.session.workspace.project, target.environment.name
+        settings = None if dry_run else lease
+        async with guard(reader, target.api_url, project, env, settings, say) as held:
             if held is not None:  # read before the lease: another deploy may have written since
                 state = await read_state(reader, target.api_url)
             planned = target.plan(state, prune=prune, adopt=adopt)
@@ -190,14 +206,6 @@ async def deploy(
             )
             await apply_automations(planned.automations, state, reader, report, on_outcome)
             return planned, report
-
-
-def _guard(target: Target, client: Any, lease: LeaseSettings | None, say: Callable[[str], None]):
-    """The deploy lease (yields the `Lease`), or nothing (yields None)."""
-    if lease is None:
-        return contextlib.nullcontext()
-    project = target.session.workspace.project
-    return deploy_lease(client, target.api_url, project, target.environment.name, lease, say)
 
 
 async def prune(

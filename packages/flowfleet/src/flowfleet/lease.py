@@ -216,3 +216,17 @@ def _raise_for(response: Any, api_url: str, doing: str) -> None:
         response.raise_for_status()
     except Exception as exc:
         raise FlowfleetError(f"{doing}: {describe_error(exc, api_url)}") from None
+
+
+def guard(
+    client: Any,
+    api_url: str,
+    project: str,
+    environment: str,
+    settings: LeaseSettings | None,
+    say: Callable[[str], None],
+):
+    """The deploy lease (yields the `Lease`), or nothing (yields None) without settings."""
+    if settings is None:
+        return contextlib.nullcontext()
+    return deploy_lease(client, api_url, project, environment, settings, say)

@@ -69,7 +69,8 @@ def load_fleet(plugins: Plugins | None = None, skip: frozenset[str] = frozenset(
                         f"importing {failure.module} raised {describe_error(failure.error)}",
                         package=package_of(registry),
                         source=failure.source,
-                        fix="fix the import error; until then none of the package's flows deploy",
+                        fix="fix the import error; "
+                        "until then the server keeps this package as it is",
                     )
                 ]
             )

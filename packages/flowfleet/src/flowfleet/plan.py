@@ -8,13 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 
 from flowfleet import desired as ownership
-from flowfleet import gitstorage
+from flowfleet import gitstorage, pruning
 from flowfleet.automation_plan import AutomationPlan
 from flowfleet.desired import DesiredDeployment
 from flowfleet.observed import ObservedDeployment, ServerState
 from flowfleet.spec import COMPARED, OPTIONAL, UNSET_NOT_COMPARED, schedule_key
 
-Action = Literal["create", "update", "unchanged", "delete", "conflict"]
+Action = Literal["create", "update", "unchanged", "delete", "conflict", "kept"]
 
 OWNERSHIP_LABELS = (
     ownership.MANAGED,
@@ -79,6 +79,8 @@ class Plan(BaseModel):
     wrong_pools: dict[str, str] = Field(default_factory=dict)  # name -> "has X, needs Y"
     prune_refused: str | None = None
     automations: AutomationPlan = Field(default_factory=AutomationPlan)  # automation_plan.py
+    not_declared: list[Change] = Field(default_factory=list)  # kept: planned without --prune
+    broken: dict[str, list[str]] = Field(default_factory=dict)  # package -> why it did not load
 
     @property
     def has_changes(self) -> bool:
@@ -191,7 +193,8 @@ def make_plan(
     """Compare desired with the server. Never plans to touch what this project does not own.
 
     `prune_scope(observed) -> bool` narrows which managed deployments pruning may
-    consider (branch deployments use it); by default, all of this environment's.
+    consider (branch deployments and `--package` use it); by default, all of this
+    environment's. `failed_packages`' deployments are never candidates (pruning.py).
     """
     plan = Plan(environment=environment, project=project, api_url=state.api_url)
     for want in desired:
@@ -229,8 +232,7 @@ def make_plan(
         )
 
     _check_pools(plan, desired, state)
-    if prune:
-        _plan_prune(plan, desired, state, project, environment, failed_packages, prune_scope)
+    _plan_prune(plan, desired, state, project, environment, failed_packages, prune_scope, prune)
     return plan
 
 
@@ -275,18 +277,15 @@ def _plan_prune(
     environment: str,
     failed: set[str] | frozenset[str],
     scope: Any,
+    prune: bool,
 ) -> None:
-    if failed:
-        names = ", ".join(sorted(p for p in failed if p != "*")) or "an entry point"
-        plan.prune_refused = (
-            f"refusing to prune: {names} did not load cleanly, so its deployments "
-            "could look removed; fix the load errors first"
-        )
-        return
-    wanted = {d.full_name for d in desired}
-    for have in state.deployments.values():
-        if have.full_name in wanted or not have.managed_by(project):
-            continue
-        if have.environment != environment or (scope and not scope(have)):
-            continue
-        plan.delete.append(Change.deletion(have, "no longer declared"))
+    """Deletes with `prune`; without it, the same deployments listed as kept."""
+    plan.prune_refused = pruning.refusal(failed) if prune else None
+    gone = pruning.undeclared(
+        desired, state, project=project, environment=environment, failed=failed, scope=scope
+    )
+    if prune and not plan.prune_refused:
+        plan.delete = [Change.deletion(have, "no longer declared") for have in gone]
+    elif not prune:
+        kept = [Change.deletion(have, pruning.KEPT) for have in gone]
+        plan.not_declared = [c.model_copy(update={"action": "kept"}) for c in kept]

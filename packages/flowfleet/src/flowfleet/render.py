@@ -32,6 +32,7 @@ STYLE = {
     "conflict": "bold red",
     "unchanged": "dim",
     "skipped": "dim",
+    "kept": "magenta",
 }
 
 
@@ -84,6 +85,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         data[section] = [secrets.mask(_change_json(c, section)) for c in getattr(plan, section)]
     data["blockers"] = [secrets.scrub(b) for b in plan.blockers]
     data["automations"] = automations_json(plan.automations)
+    data["not_declared"] = [secrets.mask(_change_json(c, "kept")) for c in plan.not_declared]
+    data["broken_packages"] = [
+        {"package": package, "problems": [secrets.scrub(line) for line in lines]}
+        for package, lines in plan.broken.items()
+    ]
     return data
 
 
@@ -104,8 +110,14 @@ def plan_markdown(plan: Plan) -> str:
         for s in SECTIONS
     )
     counts += f", {len(plan.conflicts)} conflicts, {len(plan.blockers)} blockers"
+    counts += _partial_counts(plan)
     lines = [f"### flowfleet plan for `{plan.environment}`", "", counts, ""]
-    rows = plan.create + plan.update + plan.delete + plan.conflicts
+    lines += [
+        f"> **not loaded, left as it is:** {_cell(secrets.scrub(line))}\n"
+        for found in plan.broken.values()
+        for line in found
+    ]
+    rows = plan.create + plan.update + plan.delete + plan.conflicts + plan.not_declared
     if rows:
         lines += [
             "| Deployment | Action | Work pool | Storage | Details |",
@@ -123,10 +135,14 @@ def plan_markdown(plan: Plan) -> str:
 
 
 def plan_table(plan: Plan, console: Console) -> None:
+    for found in plan.broken.values():  # first: what this plan leaves alone, and why
+        for line in found:
+            console.print(f"[bold red]not loaded, left as it is:[/] {literal(secrets.scrub(line))}")
     table = Table(title=literal(f"Plan for {plan.environment} ({plan.api_url})"))
     for column in ("Deployment", "Action", "Work pool", "Storage", "Details"):
         table.add_column(column, overflow="fold")
-    for change in plan.create + plan.update + plan.delete + plan.conflicts + plan.unchanged:
+    rows = plan.create + plan.update + plan.delete + plan.conflicts + plan.not_declared
+    for change in rows + plan.unchanged:
         style = STYLE.get(change.action, "")
         table.add_row(  # names and server text are shown as written, never as markup
             literal(change.full_name),
@@ -140,8 +156,16 @@ def plan_table(plan: Plan, console: Console) -> None:
     console.print(
         f"{len(plan.create)} to create, {len(plan.update)} to update, "
         f"{len(plan.delete)} to delete, {len(plan.unchanged)} unchanged, "
-        f"{len(plan.conflicts)} conflicts, {len(plan.blockers)} blockers."
+        f"{len(plan.conflicts)} conflicts, {len(plan.blockers)} blockers{_partial_counts(plan)}."
     )
+
+
+def _partial_counts(plan: Plan) -> str:
+    """What a plan leaves alone: undeclared deployments kept, packages that did not load."""
+    text = f", {len(plan.not_declared)} not declared (kept)" if plan.not_declared else ""
+    if plan.broken:
+        text += f", {len(plan.broken)} package(s) not loaded ({', '.join(plan.broken)})"
+    return text
 
 
 def render_plan(plan: Plan, output: Output, console: Console) -> None:

@@ -49,7 +49,10 @@ def plan_section(
     budget: int = SECTION_BUDGET,
 ) -> str:
     """What `plan` would change in one environment (read-only)."""
-    if plan.blockers:
+    if plan.broken and not plan.blockers:
+        verdict = f"❌ {len(plan.broken)} package(s) did not load; {_changed(plan) or 'nothing'}"
+        verdict += " to apply for the rest"
+    elif plan.blockers:
         verdict = f"⛔ blocked ({len(plan.blockers)}): `deploy` would write nothing"
         if plan.has_changes:
             verdict += f" of its {_changed(plan)}"
@@ -84,6 +87,8 @@ def deploy_section(
         verdict = "❌ deploy stopped part-way"
     elif report.failed:
         verdict = f"❌ deploy failed for {len(report.failed)} deployment(s)"
+    elif plan.broken:
+        verdict = f"❌ {len(plan.broken)} package(s) did not load; the rest deployed"
     elif plan.has_changes:
         verdict = "✅ deployed"
     else:
@@ -155,6 +160,10 @@ def _section(
         f"{len(plan.delete)} to delete · {len(plan.unchanged)} unchanged · "
         f"{len(plan.conflicts)} conflicts"
     )
+    if plan.not_declared:
+        names = ", ".join(f"`{c.full_name}`" for c in plan.not_declared)
+        head[-1] += f" · {len(plan.not_declared)} not declared (kept; `--prune` deletes it): "
+        head[-1] += short(names, 2000)
     head.append("")
     head += _loud(plan, report)
     head += package_table(plan, desired, built, budget // 3)
@@ -213,7 +222,11 @@ def _rank(change: Change, results: dict) -> int:
 
 def _loud(plan: Plan, report: Report | None) -> list[str]:
     """Conflicts, blockers and failures as a GitHub caution block, capped in length."""
-    lines: list[str] = []
+    lines = [
+        f"**not loaded, left as it is:** {secrets.scrub(line)}"
+        for found in plan.broken.values()
+        for line in found
+    ]
     pools = [b for b in plan.blockers if not any(b.startswith(c.full_name) for c in plan.conflicts)]
     lines += [f"**blocked:** {secrets.scrub(b)}" for b in pools]
     lines += [

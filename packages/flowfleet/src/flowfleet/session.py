@@ -93,6 +93,7 @@ class Session:
         _remember_secrets(fresh.deployments)
         self.fleet.failed_packages |= fresh_fleet.failed_packages
         self.fleet.failed_packages |= {p.package or "*" for p in fresh.problems}
+        self.fleet.problems += [p for p in fresh.problems if p not in self.fleet.problems]
         for package in packages:  # a stale entry goes; the next run that loads it rewrites it
             stale = _dumps(desired, package) != _dumps(fresh.deployments, package)
             if stale and self._resolve_cache is not None:

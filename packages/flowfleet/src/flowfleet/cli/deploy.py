@@ -14,6 +14,7 @@ from flowfleet import branches, engine, lease, render_github, secrets, terminal
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
+from flowfleet.cli.scoping import PACKAGE, exit_if_broken, say_broken, warn_broken
 from flowfleet.connection import resolve_target
 from flowfleet.engine import Target
 from flowfleet.interrupt import ApplyLog
@@ -65,10 +66,16 @@ def progress(total: int):
     return line, lambda: None
 
 
-def load_target(env: str, branch: str | None, output: Output, command: str) -> Target:
-    """The resolved target; for a PR comment, problems that stop it become its section."""
+def load_target(
+    env: str, branch: str | None, output: Output, command: str, packages: list[str]
+) -> Target:
+    """The resolved target; for a PR comment, problems that stop it become its section.
+    A package's own problems block only that package; they are printed first."""
     try:
-        return Target.load(env, branch=branch, prefetch=True)
+        target = Target.load(
+            env, branch=branch, prefetch=True, partial_load=True, packages=packages
+        )
+        return say_broken(target)
     except FlowfleetError as exc:
         if output is Output.github:
             print(render_github.problems_section(env, exc.problems, command), end="")
@@ -101,9 +108,10 @@ def plan(
     detailed_exitcode: bool = typer.Option(
         False, "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error."
     ),
+    package: list[str] = PACKAGE,
 ) -> None:
     """Compare what the environment should hold with its Prefect server; change nothing."""
-    target = announce(load_target(env, branch, output, "plan"))
+    target = announce(load_target(env, branch, output, "plan", package))
     result = asyncio.run(engine.plan(target, prune=prune, adopt=adopt))
     if output is Output.github:
         built = render_github.built_packages()
@@ -112,6 +120,7 @@ def plan(
         render_plan(result, output, console())
     if result.blockers:
         raise fail(*result.blockers)
+    exit_if_broken(target, "plan")
     if detailed_exitcode and result.has_changes:
         raise typer.Exit(2)
 
@@ -138,11 +147,14 @@ def deploy(
         help="Seconds to wait while another deploy of this environment runs "
         f"({lease.WAIT_VAR}, default {lease.LeaseSettings.wait:.0f}); 0 stops at once.",
     ),
+    package: list[str] = PACKAGE,
 ) -> None:
-    """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied."""
+    """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied.
+
+    A package that does not load is left as it is on the server; the rest apply."""
     log = ApplyLog()  # on Ctrl-C: what was applied and what was not
     with log.on_ctrl_c():
-        target = announce(load_target(env, branch, output, "deploy"))
+        target = announce(load_target(env, branch, output, "deploy", package))
 
     async def run():
         step, stop = progress(len(target.desired))
@@ -171,13 +183,15 @@ def deploy(
             raise fail(*planned.blockers)
         if report is not None:
             finish(report, None)
+        exit_if_broken(target, "deploy")
         return
     if report is None:
         render_plan(planned, output, console())
         if planned.blockers:
             raise fail(*planned.blockers)
-        return
-    finish(report, output)
+    else:
+        finish(report, output)
+    exit_if_broken(target, "deploy")
 
 
 @app.command()
@@ -186,8 +200,12 @@ def pools(
     update: bool = typer.Option(False, "--update", help="Replace existing pools' templates."),
     branch: str | None = BRANCH,
 ) -> None:
-    """Create the work pools the environment's deployments need, from their infra types."""
-    rows = asyncio.run(engine.pools(announce(Target.load(env, branch=branch)), update=update))
+    """Create the work pools the environment's deployments need, from their infra types.
+
+    A package that does not load gets a warning line: `deploy`, which runs next, fails on it."""
+    target = announce(Target.load(env, branch=branch, partial_load=True))
+    warn_broken(target)
+    rows = asyncio.run(engine.pools(target, update=update))
     for name, status, details in rows:
         print(f"{status:8} {name}: {secrets.scrub(details)}")
     failed = [
@@ -215,6 +233,7 @@ def prune(
         "Default: `git ls-remote --heads REMOTE`.",
     ),
     remote: str = typer.Option("origin", "--remote", help="The git remote for --stale-branches."),
+    package: list[str] = PACKAGE,
 ) -> None:
     """Delete this environment's managed deployments that are no longer declared.
 
@@ -226,8 +245,12 @@ def prune(
         raise fail("give --branch NAME or --stale-branches, not both")
     if live_branches and not stale_branches:
         raise fail("--live-branches goes with --stale-branches")
+    if package and (branch or stale_branches):
+        raise fail("--package goes without --branch and --stale-branches")
     if not (branch or stale_branches):
-        finish(asyncio.run(engine.prune(announce(Target.load(env)))), output)
+        target = say_broken(announce(Target.load(env, partial_load=True, packages=package)))
+        finish(asyncio.run(engine.prune(target)), output)
+        exit_if_broken(target, "prune")
         return
     session = Session()
     if branch:

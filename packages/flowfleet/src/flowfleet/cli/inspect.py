@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowfleet import annotations, terminal
+from flowfleet import annotations, scope, terminal
 from flowfleet.cli import app, fail
+from flowfleet.cli.scoping import PACKAGE
 from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
 
@@ -34,10 +35,14 @@ ENV_OPTION = typer.Option(
 def list_deployments(
     env: str = ENV_OPTION,
     output: ListFormat = typer.Option(ListFormat.table, "--output", "-o"),
+    package: list[str] = PACKAGE,
 ) -> None:
     """Show every deployment the environment should hold, resolved, without a server."""
     session = Session()
-    resolution = session.resolve(session.environment(env))
+    only = scope.chosen(session.loaded_plugins, package)
+    resolution = scope.narrowed(
+        session.resolve(session.environment(env)), only, session.loaded_plugins
+    )
     if output is ListFormat.json:
         print(json.dumps([d.listing() for d in resolution.deployments], indent=2))
     else:
@@ -77,6 +82,7 @@ def validate(
     output: ListFormat = typer.Option(
         ListFormat.table, "--output", "-o", help="table (lines) or json (one object per problem)."
     ),
+    package: list[str] = PACKAGE,
 ) -> None:
     """Check every package, flow and environment; list all problems, exit 1 on any.
 
@@ -84,12 +90,15 @@ def validate(
     workflow command, which GitHub shows on that line of the pull request's diff.
     """
     session = Session()
+    only = scope.chosen(session.loaded_plugins, package)
     names = [env] if env else session.known_environments
     found: dict[str, Problem] = {}
     count = 0
     for name in names:
         try:
-            resolution = session.resolve(session.environment(name))
+            resolution = scope.narrowed(
+                session.resolve(session.environment(name)), only, session.loaded_plugins
+            )
         except FlowfleetError as exc:
             found.update((str(p), p) for p in exc.problems if str(p) not in found)
             continue
