@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 from flowfleet import desired as ownership
 from flowfleet import gitstorage
+from flowfleet.changes import FieldChange, PoolChange
 from flowfleet.desired import DesiredDeployment
 from flowfleet.observed import ObservedDeployment, ServerState
 from flowfleet.spec import COMPARED, OPTIONAL, UNSET_NOT_COMPARED, schedule_key
@@ -22,18 +23,6 @@ OWNERSHIP_LABELS = (
     ownership.PACKAGE,
     ownership.BRANCH,
 )
-
-
-class FieldChange(BaseModel):
-    """One field's move: what the server holds (`from`) and what the code wants (`to`)."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    from_: Any = Field(default=None, alias="from")
-    to: Any = None
-
-    def pair(self) -> dict[str, Any]:
-        return {"from": self.from_, "to": self.to}
 
 
 class Change(BaseModel):
@@ -77,10 +66,12 @@ class Plan(BaseModel):
     missing_pools: dict[str, str] = Field(default_factory=dict)  # name -> needed type
     wrong_pools: dict[str, str] = Field(default_factory=dict)  # name -> "has X, needs Y"
     prune_refused: str | None = None
+    pools: list[PoolChange] = Field(default_factory=list)  # declared pools (pool_plan.py)
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.create or self.update or self.delete)
+        pools = any(p.action in ("create", "update") for p in self.pools)
+        return bool(self.create or self.update or self.delete or pools)
 
     @property
     def blockers(self) -> list[str]:
@@ -92,6 +83,7 @@ class Plan(BaseModel):
         ]
         lines += [f"work pool '{name}' {why}" for name, why in sorted(self.wrong_pools.items())]
         lines += [f"{c.full_name}: {c.reason}" for c in self.conflicts]
+        lines += [f"work pool '{p.name}': {p.reason}" for p in self.pools if p.action == "conflict"]
         if self.prune_refused:
             lines.append(self.prune_refused)
         return lines

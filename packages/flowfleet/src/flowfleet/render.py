@@ -13,6 +13,7 @@ from rich.table import Table
 from flowfleet import secrets
 from flowfleet.apply import Report
 from flowfleet.plan import Change, Plan
+from flowfleet.render_pools import pools_json, pools_markdown, pools_table
 from flowfleet.spec import Schedule
 
 SECTIONS = ("create", "update", "unchanged", "delete")
@@ -78,6 +79,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     for section in (*SECTIONS, "conflicts"):
         data[section] = [secrets.mask(_change_json(c, section)) for c in getattr(plan, section)]
     data["blockers"] = [secrets.scrub(b) for b in plan.blockers]
+    data["pools"] = pools_json(plan.pools)
     return data
 
 
@@ -99,6 +101,7 @@ def plan_markdown(plan: Plan) -> str:
     )
     counts += f", {len(plan.conflicts)} conflicts, {len(plan.blockers)} blockers"
     lines = [f"### flowfleet plan for `{plan.environment}`", "", counts, ""]
+    lines += pools_markdown(plan.pools)
     rows = plan.create + plan.update + plan.delete + plan.conflicts
     if rows:
         lines += [
@@ -116,6 +119,7 @@ def plan_markdown(plan: Plan) -> str:
 
 
 def plan_table(plan: Plan, console: Console) -> None:
+    pools_table(plan.pools, console)
     table = Table(title=f"Plan for {plan.environment} ({plan.api_url})")
     for column in ("Deployment", "Action", "Work pool", "Storage", "Details"):
         table.add_column(column, overflow="fold")
