@@ -9,6 +9,7 @@ renumbers the others when a priority is taken, and this order lets it settle as 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from flowfleet.apply import Outcome
 from flowfleet.changes import PoolChange
@@ -98,10 +99,10 @@ async def _queues(client: Any, want: PoolSpec, have: dict[str, QueueSpec]) -> No
         found = have.get(name)
         if found is None:
             body = _json(WorkQueueCreate(name=name, **declared))
-            await send_write(client, "POST", f"{pool_path(want.name)}/queues/", json=body)
+            await send_write(client, "POST", f"{pool_path(want.name)}/queues", json=body)
         elif any(getattr(found, k) != v for k, v in declared.items()):
             body = _json(WorkQueueUpdate(**declared))
-            path = f"{pool_path(want.name)}/queues/{name}"
+            path = f"{pool_path(want.name)}/queues/{quote(name, safe='')}"
             await send_write(client, "PATCH", path, json=body)
 
 
