@@ -39,6 +39,10 @@ def _short(value: Any, width: int = 30) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def pools_table(rows: list[PoolChange], console: Console) -> None:
     if not rows:
         return
@@ -56,8 +60,5 @@ def pools_markdown(rows: list[PoolChange]) -> list[str]:
     if not changed:
         return []
     lines = ["| Work pool | Type | Action | Details |", "|---|---|---|---|"]
-    lines += [
-        f"| `{r.name}` | {r.type} | {r.action} | {details(r).replace('|', chr(92) + '|')} |"
-        for r in changed
-    ]
+    lines += [f"| `{r.name}` | {r.type} | {r.action} | {_cell(details(r))} |" for r in changed]
     return [*lines, ""]
