@@ -198,6 +198,11 @@ CASES = [
         },
     ),
     (
+        "a work queue is kept",
+        {"work_queue": "critical"},
+        {"name": '"nightly"', "work_queue": '"critical"'},
+    ),
+    (
         "{{ ctx }} is filled by the worker per run and kept",
         {"job_variables": {"name": "run-{{ ctx.flow_run.id }}"}},
         {"name": '"nightly"', "job_variables": '{"name": "run-{{ ctx.flow_run.id }}"}'},
@@ -250,7 +255,6 @@ PROBLEMS = [
         "Prefect block 'secret.api-key'",
     ),
     ("triggers", {"triggers": [{"name": "on-upstream"}]}, "triggers", "on-upstream"),
-    ("a work queue", {"work_queue": "critical"}, "work_queue", "'critical'"),
     (
         "a grace period DeploymentConfig refuses",
         {"concurrency_limit": {"limit": 1, "grace_period_seconds": 5}},
