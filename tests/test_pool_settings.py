@@ -237,3 +237,54 @@ def _prod_with(sandbox: Sandbox, variable: str) -> list[str]:
     )
     sandbox.package(PKG, {"report": flow_module(PKG, "infra=EcsTask(cpu=512, memory=1024)")})
     return sandbox.problems("prod")
+
+
+def test_plan_json_gains_a_pools_section_and_keeps_its_keys() -> None:
+    from flowfleet.changes import FieldChange, PoolChange
+    from flowfleet.plan import Plan
+    from flowfleet.render import plan_json, plan_markdown
+
+    plan = Plan(environment="prod", project="acme", api_url="http://x/api")
+    before = ["environment", "project", "api_url", "create", "update", "unchanged", "delete"]
+    before += ["conflicts", "blockers"]  # the keys before pools, in their order
+    assert not plan.has_changes
+    plan.pools = [
+        PoolChange(
+            name="ecs-prod",
+            action="update",
+            type="ecs",
+            changes={"variables.cluster": FieldChange(from_="by-hand", to="prod")},
+        ),
+        PoolChange(name="k8s-prod", action="unchanged", type="kubernetes"),
+        PoolChange(name="gpu", action="conflict", type="ecs", reason="exists; pass --adopt"),
+    ]
+    data = plan_json(plan)
+    assert list(data) == [*before, "pools"]
+    assert data["pools"] == {
+        "create": [],
+        "update": [
+            {
+                "name": "ecs-prod",
+                "type": "ecs",
+                "changes": {"variables.cluster": {"from": "by-hand", "to": "prod"}},
+            }
+        ],
+        "unchanged": [{"name": "k8s-prod", "type": "kubernetes"}],
+        "conflicts": [{"name": "gpu", "type": "ecs", "reason": "exists; pass --adopt"}],
+    }
+    assert plan.has_changes and plan.blockers == ["work pool 'gpu': exists; pass --adopt"]
+    assert "| `ecs-prod` | ecs | update | variables.cluster: by-hand → prod |" in plan_markdown(
+        plan
+    )
+
+
+def test_no_work_queue_is_the_default_queue_and_leaves_the_hash_alone() -> None:
+    from flowfleet.observed import ObservedDeployment
+    from flowfleet.spec import DeploymentSpec
+
+    row = {"id": "1", "flow_id": "2", "name": "d", "work_queue_name": "default"}
+    assert ObservedDeployment.from_json(row, "f").spec.work_queue is None
+    row["work_queue_name"] = "critical"
+    assert ObservedDeployment.from_json(row, "f").spec.work_queue == "critical"
+    assert DeploymentSpec().hash() == DeploymentSpec(work_queue=None).hash()
+    assert DeploymentSpec().hash() != DeploymentSpec(work_queue="critical").hash()
