@@ -1,4 +1,4 @@
-"""The declared work pools' part of the plan: read them, compare, and say what changes.
+"""The declared work pools' part of the plan: compare, and say what changes. Pure.
 
 Only what the environment declares is compared: each declared variable's default,
 the pool's concurrency limit, the declared queues' fields, and, with a template file,
@@ -7,8 +7,6 @@ the whole template. A pool another owner made is a conflict unless `--adopt`.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
 from urllib.parse import quote
 
 from flowfleet.changes import FieldChange, PoolChange
@@ -19,22 +17,6 @@ QUEUE_FIELDS = tuple(QueueSpec.model_fields)
 
 def pool_path(name: str) -> str:
     return f"/work_pools/{quote(name, safe='')}"
-
-
-async def read_pools(client: Any, names: list[str]) -> dict[str, PoolSpec]:
-    """The named pools with their queues (absent ones left out): two reads a pool."""
-
-    async def one(name: str) -> PoolSpec | None:
-        found = await client.request("GET", pool_path(name))
-        if found.status_code == 404:
-            return None
-        found.raise_for_status()
-        queues = await client.request("POST", f"{pool_path(name)}/queues/filter", json={})
-        queues.raise_for_status()
-        return PoolSpec.from_json(found.json(), queues.json())
-
-    pools = await asyncio.gather(*(one(n) for n in names))
-    return {p.name: p for p in pools if p is not None}
 
 
 def diff_pool(want: PoolSpec, have: PoolSpec) -> dict[str, FieldChange]:

@@ -8,6 +8,7 @@ template replaced by the stock one only with `--update`.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from flowfleet.errors import auth_failure, describe_error, server_unavailable
 from flowfleet.infra_types import InfraTypes
 from flowfleet.plan import Plan
 from flowfleet.pool_apply import apply_pools
-from flowfleet.pool_plan import plan_pools, pool_path, read_pools
+from flowfleet.pool_plan import plan_pools, pool_path
 from flowfleet.pool_spec import PoolSpec, desired_pools, marker
 from flowfleet.problems import FlowfleetError
 
@@ -70,6 +71,22 @@ class DeclaredPools:
             environment=environment,
             api_url=api_url,
         )
+
+
+async def read_pools(client: Any, names: list[str]) -> dict[str, PoolSpec]:
+    """The named pools with their queues (absent ones left out): two reads a pool."""
+
+    async def one(name: str) -> PoolSpec | None:
+        found = await client.request("GET", pool_path(name))
+        if found.status_code == 404:
+            return None
+        found.raise_for_status()
+        queues = await client.request("POST", f"{pool_path(name)}/queues/filter", json={})
+        queues.raise_for_status()
+        return PoolSpec.from_json(found.json(), queues.json())
+
+    pools = await asyncio.gather(*(one(n) for n in names))
+    return {p.name: p for p in pools if p is not None}
 
 
 async def ensure_pools(
