@@ -132,6 +132,9 @@ def test_a_foreign_pool_is_not_rewritten_without_adopt(prefect_server, tmp_path)
             )
 
     asyncio.run(create_by_hand())
+    [skipped] = asyncio.run(engine.pools(fleet.target()))  # `flowfleet pools`: same code
+    assert (skipped.full_name, skipped.status) == (f"work pool {ecs}", "skipped")
+    assert "--adopt" in skipped.details
     planned, report = asyncio.run(engine.deploy(fleet.target(), client=fleet.client()))
     assert report is None  # blocked: nothing written
     [blocker] = [b for b in planned.blockers if ecs in b]
