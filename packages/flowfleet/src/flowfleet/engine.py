@@ -168,7 +168,8 @@ async def deploy(
         report = await apply_plan(
             planned, desired, state, reader, concurrency=concurrency, on_outcome=on_outcome
         )
-        report.outcomes[:0] = pooled  # pools first, as they were applied
+        # Pools first, as they were applied; an unchanged pool is not news in the report.
+        report.outcomes[:0] = [o for o in pooled if o.status != "unchanged"]
         return planned, report
 
 
