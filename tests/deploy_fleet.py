@@ -61,6 +61,7 @@ class DeployFleet:
         self.registry = Registry(package=__name__)
         self.registry.distribution = "team-flows"
         self.failing_package: str | None = None
+        self.extra_plugins: dict[str, Any] = {}  # name -> plugin module, e.g. kubernetes
 
     def flow_name(self, short: str) -> str:
         return f"{short}-{self.uid}"
@@ -81,6 +82,8 @@ class DeployFleet:
     ) -> Target:
         plugins = load_plugins(entry_point_group=None)
         plugins.register(self.registry, "team", "team-flows", "0")
+        for name, plugin in self.extra_plugins.items():
+            plugins.register(plugin, name)
         if self.failing_package:
             broken = Registry(package=self.failing_package)
             broken.distribution = "broken-flows"

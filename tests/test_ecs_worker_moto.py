@@ -1,11 +1,13 @@
 """A real prefect-aws ECS worker runs a flowfleet deployment against a local AWS API.
 
 moto's server mode stands in for AWS on a free loopback port. The test creates a
-cluster, a VPC, a subnet and a security group in it, an ECS work pool whose template
-is prefect-aws's own, deploys a flowfleet `EcsTask` deployment to the suite's real
-Prefect server, starts `prefect worker start --type ecs`, creates a flow run, and then
-asks moto what the worker did: a task definition registered with the declared cpu,
-memory and image, and a task started in the declared cluster and subnet.
+cluster, a VPC, a subnet and a security group in it; an ECS work pool declared in
+the environment file (cluster, VPC, subnets, and a template file holding prefect-aws's
+own template) is created by `deploy`, with a flowfleet `EcsTask` deployment, on the
+suite's real Prefect server. It starts `prefect worker start --type ecs`, creates a
+flow run, and then asks moto what the worker did: a task definition registered with
+the declared cpu, memory and image, and a task started in the declared cluster and
+subnet.
 
 moto facts (see DESIGN.md): FARGATE RunTask needs security groups and container-level
 cpu and memory, which prefect-aws sets only for other launch types; so the pool's
@@ -16,6 +18,7 @@ VPC's DNS hostnames enabled.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -26,11 +29,10 @@ from typing import Any
 import boto3
 import pytest
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.actions import WorkPoolCreate
 from prefect_aws.workers.ecs_worker import ECSWorker
 
 from deploy_fleet import DeployFleet
-from flowfleet import EcsTask
+from flowfleet import EcsTask, engine
 from flowfleet.devserver import free_port
 
 pytestmark = pytest.mark.server
@@ -106,32 +108,25 @@ def test_ecs_worker_starts_the_declared_task_in_moto(prefect_server, tmp_path: P
 
         fleet = DeployFleet(tmp_path / "ws", prefect_server.api_url)
         pool = f"ecs-{fleet.uid}"
-        (fleet.workspace.environments_dir / "test.toml").write_text(
+        # The pool as code: the account settings on the pool, the template file for
+        # what variables cannot say (container-level sizes); `deploy` creates it.
+        envs = fleet.workspace.environments_dir
+        (envs / "ecs-test.json").write_text(json.dumps(_pool_template()))
+        (envs / "test.toml").write_text(
             f'api_url = "{prefect_server.api_url}"\ndefault_infra = "ecs"\n'
-            f'image_registry = "registry.example"\n[pools]\necs = "{pool}"\n'
+            f'image_registry = "registry.example"\n\n[pools.ecs]\nname = "{pool}"\n'
+            'template = "ecs-test.json"\n[pools.ecs.variables]\n'
+            f'launch_type = "FARGATE"\ncluster = "flows-test"\nvpc_id = "{vpc}"\n'
+            f'network_configuration = {{ subnets = ["{subnet}"], '
+            f'securityGroups = ["{security_group}"] }}\n'
         )
         fleet.add(
             "moto",
             image="registry.example/moto-flows:v1",
-            infra=EcsTask(
-                cpu=512,
-                memory=2048,
-                launch_type="FARGATE",
-                cluster="flows-test",
-                vpc_id=vpc,
-                network_configuration={"subnets": [subnet], "securityGroups": [security_group]},
-            ),
+            infra=EcsTask(cpu=512, memory=2048),
         )
-
-        async def create_pool_and_deploy() -> Any:
-            async with PrefectClient(api=prefect_server.api_url) as client:
-                await client.create_work_pool(
-                    WorkPoolCreate(name=pool, type="ecs", base_job_template=_pool_template())
-                )
-            return None
-
-        asyncio.run(create_pool_and_deploy())
-        planned, report = fleet.deploy()
+        planned, report = asyncio.run(engine.deploy(fleet.target(), client=fleet.client()))
+        assert [p.action for p in planned.pools] == ["create"]
         assert [c.full_name for c in planned.create] == [f"{fleet.flow_name('moto')}/default"]
         assert report is not None and report.ok, report
         deployment = fleet.server_deployments()[f"{fleet.flow_name('moto')}/default"]

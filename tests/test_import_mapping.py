@@ -198,6 +198,11 @@ CASES = [
         },
     ),
     (
+        "a work queue is kept",
+        {"work_queue": "critical"},
+        {"name": '"nightly"', "work_queue": '"critical"'},
+    ),
+    (
         "{{ ctx }} is filled by the worker per run and kept",
         {"job_variables": {"name": "run-{{ ctx.flow_run.id }}"}},
         {"name": '"nightly"', "job_variables": '{"name": "run-{{ ctx.flow_run.id }}"}'},
@@ -261,7 +266,6 @@ PROBLEMS = [
         "triggers[0]",
         "is not a trigger Prefect accepts",
     ),
-    ("a work queue", {"work_queue": "critical"}, "work_queue", "'critical'"),
     (
         "a grace period DeploymentConfig refuses",
         {"concurrency_limit": {"limit": 1, "grace_period_seconds": 5}},

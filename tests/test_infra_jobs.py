@@ -293,7 +293,7 @@ def test_render_command_prints_yaml_or_json_with_secrets_masked(tmp_path) -> Non
         PREFECT_API_KEY="pnu_render_test_key_123",
         FLOWFLEET_BRANCH="main",
     )
-    result = run_cli("render", "sales-etl/default", "--env", "prod", env=env)
+    result = run_cli("render", "sales-etl/default", "--env", "prod", "--template", "stock", env=env)
     assert result.returncode == 0, result.stderr
     job = yaml.safe_load(result.stdout)
     assert (job["pool_type"], job["work_pool"]) == ("ecs", "ecs-prod")
@@ -302,6 +302,21 @@ def test_render_command_prints_yaml_or_json_with_secrets_masked(tmp_path) -> Non
     [override] = job["job"]["run_task_request"]["overrides"]["containerOverrides"]
     assert _env(override["environment"])["PREFECT_API_KEY"] == "****"
     assert "pnu_render_test_key_123" not in result.stdout + result.stderr
+
+    # By default, prod.toml's declared [pools.ecs] settings: its cluster, and the API
+    # key from its Secrets Manager ARN instead of a plain variable.
+    declared = run_cli("render", "sales-etl/default", "--env", "prod", env=env)
+    assert declared.returncode == 0, declared.stderr
+    job = yaml.safe_load(declared.stdout)
+    assert (job["template"], job["job"]["run_task_request"]["cluster"]) == (
+        "declared",
+        "flows-prod",
+    )
+    [container] = job["job"]["task_definition"]["containerDefinitions"]
+    assert container["secrets"][0]["valueFrom"].endswith(":secret:prefect-api-key-prod")
+    [override] = job["job"]["run_task_request"]["overrides"]["containerOverrides"]
+    assert "PREFECT_API_KEY" not in _env(override["environment"])
+    assert "pnu_render_test_key_123" not in declared.stdout + declared.stderr
     assert list(tmp_path.rglob("*.*")) == [], "render wrote files"  # Prefect makes home/
 
     as_json = run_cli(

@@ -93,7 +93,7 @@ def runs(server: LocalServer, tmp_path_factory) -> dict[str, subprocess.Complete
 
     client_call(server.api_url, older_sales_image)
 
-    # A blocker: dev's work pools do not exist yet.
+    # A blocker: dev's worker pool (not declared, so not created by deploy) does not exist.
     cli("blocked", "deploy", "--env", "dev", "--output", "github")
     assert cli("dev-pools", "pools", "--env", "dev").returncode == 0, out["dev-pools"].stderr
 
@@ -135,11 +135,13 @@ def test_a_missing_pool_blocks_loudly_and_nothing_is_written(runs):
     assert result.returncode == 1
     text = result.stdout
     assert text.startswith("### `dev`: plan\n")
-    assert "**⛔ blocked (2): `deploy` would write nothing" in text
+    assert "**⛔ blocked (1): `deploy` would write nothing" in text
     assert "> [!CAUTION]" in text
-    assert "> **blocked:** work pool 'ecs-dev' does not exist" in text
+    # dev.toml declares its ECS pool: deploy would create it. The worker pool is a name only.
+    assert "| `ecs-dev` | ecs | create |" in text
+    assert "> **blocked:** work pool 'worker-dev' does not exist" in text
     assert f"| `{SALES}` | sales-flows | create |" in text
-    assert "error: work pool 'ecs-dev' does not exist" in result.stderr
+    assert "error: work pool 'worker-dev' does not exist" in result.stderr
 
 
 def test_a_conflict_is_loud_and_blocks(runs):

@@ -79,6 +79,7 @@ def deployment_body(want: DesiredDeployment, flow_id: str, paused: bool) -> dict
         labels={**want.user_labels, **want.labels},  # flowfleet's own win
         pull_steps=want.pull_steps,
         work_pool_name=want.work_pool,
+        work_queue_name=want.work_queue,
         description=want.description,
         entrypoint=want.entrypoint,
         job_variables=want.job_variables,

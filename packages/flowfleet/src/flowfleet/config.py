@@ -69,6 +69,8 @@ class DeploymentConfig(BaseModel):
     infra: SerializeAsAny[InfraConfig] | None = None
     image: str | None = None
     work_pool: str | None = None
+    # The pool's work queue (Prefect's work_queue_name); checked against the declared queues.
+    work_queue: str | None = None
 
     environments: list[str] | None = None
     branches: list[str] | None = None

@@ -40,6 +40,7 @@ class DesiredDeployment(BaseModel):
     full_name: str
     entrypoint: str
     work_pool: str
+    work_queue: str | None = None  # None: the pool's default queue
     pool_type: str
     infra: str
     image: str | None = None
@@ -70,6 +71,7 @@ class DesiredDeployment(BaseModel):
         return DeploymentSpec(
             entrypoint=self.entrypoint,
             work_pool=self.work_pool,
+            work_queue=self.work_queue,
             job_variables=self.job_variables,
             schedules=self.schedules,
             active=not self.paused,

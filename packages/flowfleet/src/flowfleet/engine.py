@@ -24,7 +24,8 @@ from flowfleet.lease import LeaseSettings, guard
 from flowfleet.loader import Fleet
 from flowfleet.observed import ObservedDeployment, ServerState, read_server_state
 from flowfleet.plan import Change, Plan, make_plan
-from flowfleet.pools import ensure_pools, required_pools
+from flowfleet.pool_spec import desired_pools
+from flowfleet.pools import DeclaredPools, ensure_pools
 from flowfleet.prefetch import ServerPrefetch
 from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
@@ -143,6 +144,17 @@ class Target:
         )
         return planned
 
+    async def declared_pools(self, client: Any, *, adopt: bool = False) -> DeclaredPools:
+        """The pools `[pools.<key>]` declares, read from the server and planned."""
+        return await DeclaredPools.read(
+            client,
+            self.desired,
+            self.environment,
+            self.session.fleet.plugins.infra_types,
+            project=self.session.workspace.project,
+            adopt=adopt,
+        )
+
     async def read(self, client: Any) -> ServerState:
         try:
             if self.prefetch and (state := self.prefetch.take(self.api_url)) is not None:
@@ -166,7 +178,8 @@ async def plan(
     target: Target, *, prune: bool = False, adopt: bool = False, client: Any = None
 ) -> Plan:
     async with client or target.reader() as active:
-        return target.plan(await target.read(active), prune=prune, adopt=adopt)
+        planned = target.plan(await target.read(active), prune=prune, adopt=adopt)
+        return (await target.declared_pools(active, adopt=adopt)).attach(planned)
 
 
 async def deploy(
@@ -196,14 +209,21 @@ async def deploy(
             if held is not None:  # read before the lease: another deploy may have written since
                 state = await read_state(reader, target.api_url)
             planned = target.plan(state, prune=prune, adopt=adopt)
+            pools = await target.declared_pools(reader, adopt=adopt)
+            pools.attach(planned)
             if dry_run or planned.blockers:
                 return planned, None
             if on_plan:
                 on_plan(planned)
+            pooled = await pools.apply(
+                reader, project=project, environment=env, api_url=target.api_url
+            )
             desired = {d.full_name: d for d in target.desired}
             report = await apply_plan(
                 planned, desired, state, reader, concurrency=concurrency, on_outcome=on_outcome
             )
+            # Pools first, as they were applied; an unchanged pool is not news in the report.
+            report.outcomes[:0] = [o for o in pooled if o.status != "unchanged"]
             await apply_automations(planned.automations, state, reader, report, on_outcome)
             return planned, report
 
@@ -254,16 +274,27 @@ async def apply_deletes(
 
 
 async def pools(
-    target: Target, *, update: bool = False, client: Any = None
-) -> list[tuple[str, str, str]]:
+    target: Target, *, update: bool = False, adopt: bool = False, client: Any = None
+) -> list[Outcome]:
+    """`flowfleet pools`: declared pools planned and applied as `deploy` does; the
+    others created from their stock template (replaced with `update`)."""
+    project, env = target.session.workspace.project, target.environment.name
     async with client or target.client() as active:
-        return await ensure_pools(
-            active,
-            target.api_url,
-            required_pools(target.desired),
-            target.session.fleet.plugins.infra_types,
-            update=update,
+        declared = await target.declared_pools(active, adopt=adopt)
+        outcomes = await declared.apply(
+            active, project=project, environment=env, api_url=target.api_url
         )
+        others = [
+            p
+            for p in desired_pools(
+                target.desired, target.environment, target.session.fleet.plugins.infra_types
+            )
+            if p.name not in declared.wanted
+        ]
+        outcomes += await ensure_pools(
+            active, target.api_url, others, project=project, environment=env, update=update
+        )
+        return sorted(outcomes, key=lambda o: o.full_name)
 
 
 def _start_prefetch(environment: Environment) -> ServerPrefetch | None:

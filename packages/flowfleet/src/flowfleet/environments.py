@@ -8,15 +8,27 @@ import re
 import string
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from flowfleet import naming
+from flowfleet.pool_settings import DEFAULT_POOL_NAME, PoolSettings, read_template
 from flowfleet.problems import FlowfleetError, Problem
 
 POOL_PLACEHOLDERS = ("env", "type", "package")
 ENVIRONMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def _pool_table(value: object) -> object:
+    """`ecs = "ecs-prod"` is the table `{name = "ecs-prod"}`: one model for both forms."""
+    if isinstance(value, dict) and "template_content" in value:
+        raise ValueError("'template_content' is filled from 'template'; name a file there")
+    if isinstance(value, str):
+        return {"name": value}
+    if not isinstance(value, dict):
+        raise ValueError("Input should be a valid string (a pool name) or a table of settings")
+    return value
 
 
 class Environment(BaseModel):
@@ -32,9 +44,10 @@ class Environment(BaseModel):
     api_url: str | None = None
     image_registry: str | None = None
     default_infra: str | None = None
-    pools: dict[str, str] = Field(
+    pools: dict[str, Annotated[PoolSettings, BeforeValidator(_pool_table)]] = Field(
         default_factory=dict,
-        description="infra type -> work pool; may use {env}, {type} and {package}",
+        description="infra type -> work pool name (may use {env}, {type} and {package}), "
+        "or a table declaring the pool's settings (see flowfleet.pool_settings)",
     )
     single_pool: str | None = Field(
         default=None,
@@ -88,10 +101,11 @@ class Environment(BaseModel):
 
     @field_validator("pools")
     @classmethod
-    def _known_placeholders(cls, pools: dict[str, str]) -> dict[str, str]:
+    def _known_placeholders(cls, pools: dict[str, PoolSettings]) -> dict[str, PoolSettings]:
         from flowfleet.acceptance import NAME_FIX, name_problem
 
-        for key, template in pools.items():
+        for key, settings in pools.items():
+            template = settings.name
             why = name_problem(template)
             if why:
                 raise ValueError(f"pool name for '{key}' {why} ({NAME_FIX})")
@@ -106,7 +120,8 @@ class Environment(BaseModel):
     def pool_for(self, pool_key: str, package: str) -> str:
         if self.single_pool:
             return self.single_pool
-        template = self.pools.get(pool_key, "{type}-{env}")
+        settings = self.pools.get(pool_key)
+        template = settings.name if settings else DEFAULT_POOL_NAME
         return template.format(type=pool_key, env=self.name, package=package)
 
     def effective_api_url(self) -> str | None:
@@ -161,7 +176,7 @@ def load_environment(folder: Path, name: str) -> Environment:
             )
         )
     try:
-        return Environment(name=name, **data)
+        return _with_templates(Environment(name=name, **data), path, text)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
@@ -184,8 +199,28 @@ def load_environment(folder: Path, name: str) -> Environment:
         raise FlowfleetError(*lines) from None
 
 
+def _with_templates(environment: Environment, path: Path, text: str) -> Environment:
+    """Read each declared pool's `template` file; a bad one is one line naming both files."""
+    pools = dict(environment.pools)
+    for key, settings in pools.items():
+        if settings.template:
+            try:
+                content = read_template(path.parent, settings.template)
+            except ValueError as exc:
+                line = _line_of(text, "template") or _line_of(text, f"pools.{key}")
+                raise FlowfleetError(
+                    Problem(
+                        f"key 'pools.{key}.template': {exc}",
+                        fix="give a base job template file (JSON) beside the environment file",
+                        source=f"{path}:{line}" if line else str(path),
+                    )
+                ) from None
+            pools[key] = settings.model_copy(update={"template_content": content})
+    return environment.model_copy(update={"pools": pools})
+
+
 def _line_of(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*(\[{re.escape(key)}\]|{re.escape(key)}\s*=)")
+    pattern = re.compile(rf"^\s*(\[{re.escape(key)}[].]|{re.escape(key)}\s*=)")
     for number, line in enumerate(text.splitlines(), start=1):
         if pattern.match(line):
             return number

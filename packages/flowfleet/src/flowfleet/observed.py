@@ -64,6 +64,9 @@ class ObservedDeployment:
         spec = DeploymentSpec(
             entrypoint=module_entrypoint(data.get("entrypoint")),
             work_pool=data.get("work_pool_name"),
+            work_queue=None
+            if data.get("work_queue_name") == "default"
+            else data.get("work_queue_name"),
             job_variables=data.get("job_variables") or {},
             schedules=[_schedule(s) for s in data.get("schedules") or []],
             # flowfleet's own label: a pause made on the server is not drift. A deployment

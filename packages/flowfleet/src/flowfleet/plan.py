@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 from flowfleet import desired as ownership
 from flowfleet import gitstorage, pruning
 from flowfleet.automation_plan import AutomationPlan
+from flowfleet.changes import FieldChange, PoolChange
 from flowfleet.desired import DesiredDeployment
 from flowfleet.observed import ObservedDeployment, ServerState
 from flowfleet.spec import COMPARED, OPTIONAL, UNSET_NOT_COMPARED, schedule_key
@@ -23,18 +24,6 @@ OWNERSHIP_LABELS = (
     ownership.PACKAGE,
     ownership.BRANCH,
 )
-
-
-class FieldChange(BaseModel):
-    """One field's move: what the server holds (`from`) and what the code wants (`to`)."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    from_: Any = Field(default=None, alias="from")
-    to: Any = None
-
-    def pair(self) -> dict[str, Any]:
-        return {"from": self.from_, "to": self.to}
 
 
 class Change(BaseModel):
@@ -81,10 +70,14 @@ class Plan(BaseModel):
     automations: AutomationPlan = Field(default_factory=AutomationPlan)  # automation_plan.py
     not_declared: list[Change] = Field(default_factory=list)  # kept: planned without --prune
     broken: dict[str, list[str]] = Field(default_factory=dict)  # package -> why it did not load
+    pools: list[PoolChange] = Field(default_factory=list)  # declared pools (pool_plan.py)
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.create or self.update or self.delete or self.automations.has_changes)
+        pools = any(p.action in ("create", "update") for p in self.pools)
+        return bool(
+            self.create or self.update or self.delete or pools or self.automations.has_changes
+        )
 
     @property
     def blockers(self) -> list[str]:
@@ -97,6 +90,7 @@ class Plan(BaseModel):
         lines += [f"work pool '{name}' {why}" for name, why in sorted(self.wrong_pools.items())]
         lines += [f"{c.full_name}: {c.reason}" for c in self.conflicts]
         lines += self.automations.blockers
+        lines += [f"work pool '{p.name}': {p.reason}" for p in self.pools if p.action == "conflict"]
         if self.prune_refused:
             lines.append(self.prune_refused)
         return lines

@@ -17,6 +17,7 @@ from flowfleet.render_automations import (
     automations_markdown,
     automations_table,
 )
+from flowfleet.render_pools import pools_json, pools_markdown, pools_table
 from flowfleet.spec import Schedule
 from flowfleet.terminal import literal
 
@@ -90,6 +91,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         {"package": package, "problems": [secrets.scrub(line) for line in lines]}
         for package, lines in plan.broken.items()
     ]
+    data["pools"] = pools_json(plan.pools)
     return data
 
 
@@ -112,6 +114,7 @@ def plan_markdown(plan: Plan) -> str:
     counts += f", {len(plan.conflicts)} conflicts, {len(plan.blockers)} blockers"
     counts += _partial_counts(plan)
     lines = [f"### flowfleet plan for `{plan.environment}`", "", counts, ""]
+    lines += pools_markdown(plan.pools)
     lines += [
         f"> **not loaded, left as it is:** {_cell(secrets.scrub(line))}\n"
         for found in plan.broken.values()
@@ -138,6 +141,7 @@ def plan_table(plan: Plan, console: Console) -> None:
     for found in plan.broken.values():  # first: what this plan leaves alone, and why
         for line in found:
             console.print(f"[bold red]not loaded, left as it is:[/] {literal(secrets.scrub(line))}")
+    pools_table(plan.pools, console)
     table = Table(title=literal(f"Plan for {plan.environment} ({plan.api_url})"))
     for column in ("Deployment", "Action", "Work pool", "Storage", "Details"):
         table.add_column(column, overflow="fold")

@@ -23,6 +23,7 @@ from flowfleet.plan import Change, Plan
 from flowfleet.render_automations import automations_markdown
 from flowfleet.render_github_images import package_table
 from flowfleet.render_github_rows import OPEN_ROWS, change_row, collapsed, short
+from flowfleet.render_pools import pools_markdown
 
 COMMENT_LIMIT = 65_536  # GitHub's limit for an issue or pull-request comment body
 SECTION_BUDGET = 30_000  # two sections (dev, prod) and the comment's frame fit the limit
@@ -166,6 +167,7 @@ def _section(
         head[-1] += short(names, 2000)
     head.append("")
     head += _loud(plan, report)
+    head += pools_markdown(plan.pools)  # declared work pools that change, before deployments
     head += package_table(plan, desired, built, budget // 3)
 
     changed = plan.conflicts + plan.create + plan.update + plan.delete

@@ -26,7 +26,6 @@ from flowfleet.desired import DesiredDeployment, Schedule
 from flowfleet.environments import Environment
 from flowfleet.errors import describe_error
 from flowfleet.facts import Facts, Storage
-from flowfleet.infra.templates import check_job
 from flowfleet.loader import Fleet
 from flowfleet.name_checks import (
     check_names,
@@ -36,6 +35,7 @@ from flowfleet.name_checks import (
 )
 from flowfleet.parameter_checks import check_parameters
 from flowfleet.placement import Placement, default_infra, place, validated_infra
+from flowfleet.pool_checks import check_pool_job, check_work_queue
 from flowfleet.problems import Problem
 from flowfleet.registry import Registration
 from flowfleet.schedule_checks import checked_schedules
@@ -149,13 +149,19 @@ def _resolve_one(
         return None
     if not acceptance.check(deployment, config, problem):  # what the server would refuse
         return None
-    # Laptop mode (single_pool) runs every type on one process pool: nothing to check.
-    jobs = (
-        [] if env.single_pool else check_job(infra, placement.pool_type, deployment.job_variables)
+    jobs, pool_problems = check_pool_job(
+        env, infra, package, placement.work_pool, placement.pool_type, deployment.job_variables
     )
+    queue = check_work_queue(env, package, placement.work_pool, config.work_queue)
+    if queue is not None:
+        problem(queue.message, queue.field, queue.fix)
     for job_problem in jobs:
         field_name = job_variable_field(reg.config, env.name, job_problem.field)
         problem(job_problem.message, field_name, job_problem.fix)
+    for job_problem in pool_problems:  # about the environment file: once per pool
+        if (placement.work_pool, job_problem.field) not in ctx.reported:
+            ctx.reported.add((placement.work_pool, job_problem.field))
+            problem(job_problem.message, job_problem.field, job_problem.fix)
     if problems:
         return None
     return deployment.finalise()
@@ -215,6 +221,7 @@ def _deployment(
         full_name=f"{reg.flow.name}/{name}",
         entrypoint=reg.entrypoint,
         work_pool=placement.work_pool,
+        work_queue=None if config.work_queue == "default" else config.work_queue,
         pool_type=placement.pool_type,
         infra=placement.infra,
         image=placement.image,

@@ -107,6 +107,7 @@ class DeploymentSpec(BaseModel):
 
     entrypoint: str | None = None
     work_pool: str | None = None
+    work_queue: str | None = None  # None and "default" are the pool's default queue
     job_variables: dict[str, Any] = Field(default_factory=dict)
     schedules: list[Schedule] = Field(default_factory=list)
     active: bool = True
@@ -142,6 +143,7 @@ OPTIONAL: dict[str, Any] = {
     "labels": {},
     "concurrency_options": None,
     "enforce_parameter_schema": None,
+    "work_queue": None,
 }
 # Not compared when the code leaves them unset: the server's own default then stands.
 UNSET_NOT_COMPARED = ("enforce_parameter_schema",)

@@ -197,20 +197,23 @@ def deploy(
 @app.command()
 def pools(
     env: str = ENV,
-    update: bool = typer.Option(False, "--update", help="Replace existing pools' templates."),
+    update: bool = typer.Option(
+        False, "--update", help="Replace undeclared pools' templates with the stock one."
+    ),
+    adopt: bool = typer.Option(
+        False, "--adopt", help="Take over declared pools that flowfleet did not create."
+    ),
     branch: str | None = BRANCH,
 ) -> None:
-    """Create the work pools the environment's deployments need, from their infra types.
+    """Create the work pools the environment needs; declared ones get their settings.
 
     A package that does not load gets a warning line: `deploy`, which runs next, fails on it."""
     target = announce(Target.load(env, branch=branch, partial_load=True))
     warn_broken(target)
-    rows = asyncio.run(engine.pools(target, update=update))
-    for name, status, details in rows:
-        print(f"{status:8} {name}: {secrets.scrub(details)}")
-    failed = [
-        f"work pool {name}: {details}" for name, status, details in rows if status == "failed"
-    ]
+    outcomes = asyncio.run(engine.pools(target, update=update, adopt=adopt))
+    for o in outcomes:
+        print(f"{o.status:9} {o.full_name}: {secrets.scrub(o.details)}")
+    failed = [f"{o.full_name}: {o.details}" for o in outcomes if o.status == "failed"]
     if failed:
         raise fail(*failed)
 

@@ -21,6 +21,7 @@ class RenderFormat(StrEnum):
 
 
 class TemplateSource(StrEnum):
+    declared = "declared"
     stock = "stock"
     server = "server"
 
@@ -31,9 +32,10 @@ def render(
     env: str = ENV_OPTION,
     output: RenderFormat = typer.Option(RenderFormat.yaml, "--output", "-o"),
     template: TemplateSource = typer.Option(
-        TemplateSource.stock,
+        TemplateSource.declared,
         "--template",
-        help="stock: the worker's default template, no server; server: the pool's, read.",
+        help="declared: the environment's [pools.<key>] template, else stock; stock: the "
+        "worker's default template, no server; server: the pool's, read.",
     ),
 ) -> None:
     """Show the job the worker will submit for NAME, built by the worker's own code.
@@ -62,13 +64,32 @@ def render(
             deployment, infra_type, api_url=api_url, template=pool_template, server=server
         )
     else:
-        job = render_job(deployment, infra_type, api_url=api_url)
+        declared = None
+        if template is TemplateSource.declared:
+            declared = declared_template(environment, deployment, infra_type)
+        job = render_job(deployment, infra_type, api_url=api_url, template=declared)
+        if declared is not None:
+            job["template"] = "declared"
     if output is RenderFormat.json:
         print(json.dumps(job, indent=2))
     else:
         import yaml
 
         print(yaml.safe_dump(job, sort_keys=False, width=100), end="")
+
+
+def declared_template(environment, deployment, infra_type) -> dict | None:
+    """The pool's template as `[pools.<key>]` declares it (stock merged), None if undeclared."""
+    from flowfleet.infra.templates import stock_template
+    from flowfleet.pool_spec import declared_key
+
+    key = declared_key(environment, deployment.work_pool, deployment.package)
+    if key is None:
+        return None
+    settings = environment.pools[key]
+    return settings.merged_template(
+        settings.template_content or stock_template(infra_type, deployment.pool_type)
+    )
 
 
 async def read_pool_template(api_url: str, pool: str) -> dict:

@@ -1,6 +1,6 @@
 """Map one existing deployment to the arguments of a `DeploymentConfig`. Pure: no I/O.
 
-Whatever DeploymentConfig cannot express (a work queue, a schedule's
+Whatever DeploymentConfig cannot express (a schedule's
 max_scheduled_runs, templated values, an automation that does more than run the
 deployment) is left out and reported as a problem, with a comment above the
 decorator: the import never guesses. Schedules (`schedules`), the work pool's infra
@@ -106,12 +106,7 @@ def map_deployment(existing: ExistingDeployment, target: Target) -> Mapped:
         args.append(("job_variables", job_variables))
 
     if existing.work_queue not in (None, "default"):
-        problem(
-            "work_queue",
-            f"runs from work queue '{existing.work_queue}'; DeploymentConfig has no "
-            "work queue yet, so it will use the pool's default queue",
-            "move it to the default queue, or keep it out of flowfleet for now",
-        )
+        args.append(("work_queue", existing.work_queue))
     args += trigger_arguments(existing.triggers, problem)
     for key in existing.unsupported:
         problem(key, f"'{key}' has no flowfleet equivalent and was left out", "drop it")

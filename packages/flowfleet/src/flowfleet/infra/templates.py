@@ -76,10 +76,16 @@ def template_defaults(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_job(
-    infra: InfraConfig, pool_type: str, job_variables: dict[str, Any]
+    infra: InfraConfig,
+    pool_type: str,
+    job_variables: dict[str, Any],
+    template: dict[str, Any] | None = None,
 ) -> list[JobProblem]:
-    """Every problem the worker or the server would find in these job variables."""
-    template = stock_template(type(infra), pool_type)
+    """Every problem the worker or the server would find in these job variables.
+
+    `template`: the pool's declared template (see pool_checks.py); default the stock one.
+    """
+    template = template or stock_template(type(infra), pool_type)
     if not template:
         return []
     problems = check_schema(job_variables, template, pool_type)

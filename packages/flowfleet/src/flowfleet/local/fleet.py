@@ -10,12 +10,10 @@ from flowfleet.local.errors import StepFailed
 
 
 def create_pools(target: Target) -> None:
-    rows = asyncio.run(engine.pools(target))
-    for name, status, details in rows:
-        print(f"  {status:8} {name}: {details}")
-    failed = [
-        f"work pool {name}: {details}" for name, status, details in rows if status == "failed"
-    ]
+    outcomes = asyncio.run(engine.pools(target))
+    for o in outcomes:
+        print(f"  {o.status:9} {o.full_name}: {o.details}")
+    failed = [f"{o.full_name}: {o.details}" for o in outcomes if o.status == "failed"]
     if failed:
         raise StepFailed("; ".join(failed))
 
