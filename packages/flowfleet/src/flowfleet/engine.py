@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowfleet import branches, gitstorage
+from flowfleet import branches, gitstorage, worker_images
 from flowfleet.apply import Outcome, Report, apply_plan
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
@@ -88,6 +88,9 @@ class Target:
         if cached:  # never delete on the strength of a cached resolution: resolve afresh
             self.desired = self.session.refresh(self.environment, self.branch, self.desired, cached)
             planned = self._plan(state, prune=prune, adopt=adopt)
+        runs = worker_images.runs_in(self.session, self.environment, self.desired)
+        for change in planned.create + planned.update + planned.unchanged:
+            change.runs = runs.get(change.full_name)
         return planned
 
     def _plan(self, state: ServerState, *, prune: bool, adopt: bool) -> Plan:

@@ -21,7 +21,16 @@ app = typer.Typer(
 
 
 # Each module adds its commands to `app` when imported.
-COMMAND_MODULES = ("inspect", "scaffold", "deploy", "images", "importer", "render", "run")
+COMMAND_MODULES = (
+    "inspect",
+    "scaffold",
+    "deploy",
+    "images",
+    "worker_images",
+    "importer",
+    "render",
+    "run",
+)
 
 
 @app.callback()

@@ -44,7 +44,8 @@ def build_command(
     base_image: str | None = None,
     extra: list[str] | None = None,
 ) -> list[str]:
-    """The engine's build command for one package, from the workspace root as context."""
+    """The engine's build command, from the workspace root as context; `package` may list
+    several distributions, space-separated (a worker image)."""
     command = [engine.value, "build", "-f", str(root / images.DOCKERFILE)]
     command += ["--build-arg", f"PACKAGE={package}"]
     if base_image:
@@ -95,7 +96,15 @@ def tags(
 )
 def build(
     ctx: typer.Context,
-    package: str = typer.Argument(..., help="Team (`sales`) or distribution (`sales-flows`)."),
+    package: str | None = typer.Argument(
+        None, help="Team (`sales`) or distribution (`sales-flows`); or give --pool."
+    ),
+    pool: str | None = typer.Option(
+        None,
+        "--pool",
+        help="Build the worker image of this process pool instead: every package whose "
+        "deployments target it in --env.",
+    ),
     env: str | None = typer.Option(
         None, "--env", "-e", help="Environment whose image registry names the image."
     ),
@@ -109,17 +118,23 @@ def build(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands, run nothing."),
 ) -> None:
-    """Build one package's image from infra/docker/Dockerfile; arguments after `--` go to
-    the engine (e.g. `-- --volume /etc/ssl/certs:/etc/ssl/certs:ro`)."""
+    """Build one package's image (or a pool's worker image) from infra/docker/Dockerfile;
+    arguments after `--` go to the engine (e.g. `-- --volume /etc/ssl:/etc/ssl:ro`)."""
     session = Session()
     root = session.workspace.root
     environment = session.environment(env) if env else None
-    inputs = images.find(images.compute(session.workspace.tree), package)
-    reference = inputs.reference(environment, images.override_tag(image_tag))
+    if (package is None) == (pool is None):
+        raise fail("give a package (e.g. `sales`) or --pool POOL --env ENV, not both")
+    if pool is not None:
+        from flowfleet.cli.worker_images import worker_image
+
+        built, reference = worker_image(session, pool, env, image_tag)
+    else:
+        inputs = images.find(images.compute(session.workspace.tree), package)
+        built = inputs.package.name
+        reference = inputs.reference(environment, images.override_tag(image_tag))
     commands = [
-        build_command(
-            engine, root, inputs.package.name, reference, base_image=base_image, extra=ctx.args
-        )
+        build_command(engine, root, built, reference, base_image=base_image, extra=ctx.args)
     ]
     if push:
         commands.append([engine.value, "push", reference])

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowfleet import annotations
+from flowfleet import annotations, worker_images
 from flowfleet.cli import app, fail
 from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
@@ -38,9 +38,12 @@ def list_deployments(
 ) -> None:
     """Show every deployment the environment should hold, resolved, without a server."""
     session = Session()
-    resolution = session.resolve(session.environment(env))
+    environment = session.environment(env)
+    resolution = session.resolve(environment)
+    runs = worker_images.runs_in(session, environment, resolution.deployments)
     if output is ListFormat.json:
-        print(json.dumps([d.listing() for d in resolution.deployments], indent=2))
+        rows = [{**d.listing(), "runs": runs[d.full_name]} for d in resolution.deployments]
+        print(json.dumps(rows, indent=2))
     else:
         table = Table(title=f"Deployments for {env}")
         for column in (
@@ -61,7 +64,7 @@ def list_deployments(
                 d.package,
                 d.work_pool,
                 d.infra,
-                d.image or "-",
+                d.image or runs[d.full_name],
                 f"git @ {d.commit[:12]}" if d.commit else d.storage,
                 schedule,
                 "yes" if d.paused else "no",
