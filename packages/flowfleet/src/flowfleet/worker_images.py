@@ -94,9 +94,7 @@ def runs(
     if deployment.image:
         return f"image {deployment.image}"
     if deployment.storage == "git":
-        where = (
-            f"runtime image {environment.base_image}" if environment.base_image else HOST
-        )
+        where = f"runtime image {environment.base_image}" if environment.base_image else HOST
         return f"git clone @ {(deployment.commit or '')[:12]} on the worker, {where}"
     if deployment.storage == "local":
         return "the working tree, on the local worker"
