@@ -15,7 +15,13 @@ from conftest import ROOT, run_cli
 from deployments import minimal_deployment
 from flowfleet.environments import Environment
 from flowfleet.problems import FlowfleetError
-from flowfleet.worker_images import pick, runs_by_deployment, worker_images, worker_tag
+from flowfleet.worker_images import (
+    pick,
+    runs_by_deployment,
+    runtime_packages,
+    worker_images,
+    worker_tag,
+)
 
 ENV = Environment(name="prod", image_registry="ghcr.io/acme", base_image="ghcr.io/acme/rt:1")
 TAGS = {"a": "a" * 12, "b": "b" * 12, "c": "c" * 12, "d": "d" * 12}
@@ -102,6 +108,38 @@ def test_the_dockerfile_installs_every_package_it_is_given(tmp_path: Path):
     both = would_install("sales-flows marketing-flows")
     assert "prefect-kubernetes" in both  # marketing's plugin dependency
     assert "prefect-kubernetes" not in would_install("sales-flows")
+
+
+def test_the_runtime_image_installs_flowfleet_and_dependencies_but_not_the_cloned_code(
+    tmp_path: Path,
+):
+    """The Dockerfile's source step with NO_INSTALL, as `images build --runtime` passes it."""
+    dockerfile = (ROOT / "infra/docker/Dockerfile").read_text().replace("\\\n", " ")
+    (step,) = re.findall(r"^RUN (uv sync .*--no-editable.*)$", dockerfile, re.M)
+    env = {
+        **os.environ,
+        "PACKAGE": "sales-flows",
+        "NO_INSTALL": "sales-flows",
+        "UV_PROJECT_ENVIRONMENT": str(tmp_path / "v"),
+    }
+    done = subprocess.run(
+        ["sh", "-c", f"{step} --dry-run"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "+ flowfleet @ file://" in done.stderr
+    assert "sales-flows" not in done.stderr and "prefect==" in done.stderr
+
+
+def test_runtime_packages_are_the_git_storage_ones():
+    assert runtime_packages(fleet()) == ("c",)
+
+
+def test_a_runtime_build_without_git_storage_is_one_line():
+    built = run_cli("images", "build", "--runtime", "--env", "dev", "--dry-run")
+    assert built.returncode == 1
+    assert built.stderr.strip() == (
+        "error: no deployment in 'dev' uses git storage: it needs no runtime image"
+    )
 
 
 def test_build_pool_names_the_image_list_shows():

@@ -116,6 +116,12 @@ def runs_by_deployment(
     return {d.full_name: runs(d, workers, environment) for d in deployments}
 
 
+def runtime_packages(deployments: Iterable[DesiredDeployment]) -> tuple[str, ...]:
+    """The git-storage packages: the shared runtime image (the environment's `base_image`)
+    holds their dependencies and flowfleet, not their code, which each run clones."""
+    return tuple(sorted({d.package for d in deployments if d.storage == "git"}))
+
+
 def runs_in(session: Any, environment: Environment, deployments: list[DesiredDeployment]) -> dict:
     """`runs_by_deployment` with the session's package tags (`IMAGE_TAG` applied)."""
     tags = session.image_tags(environment)

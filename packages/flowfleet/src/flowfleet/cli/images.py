@@ -42,6 +42,7 @@ def build_command(
     reference: str,
     *,
     base_image: str | None = None,
+    no_install: str | None = None,
     extra: list[str] | None = None,
 ) -> list[str]:
     """The engine's build command, from the workspace root as context; `package` may list
@@ -50,6 +51,8 @@ def build_command(
     command += ["--build-arg", f"PACKAGE={package}"]
     if base_image:
         command += ["--build-arg", f"BASE_IMAGE={base_image}"]
+    if no_install:
+        command += ["--build-arg", f"NO_INSTALL={no_install}"]
     return [*command, "-t", reference, *(extra or []), str(root)]
 
 
@@ -105,6 +108,12 @@ def build(
         help="Build the worker image of this process pool instead: every package whose "
         "deployments target it in --env.",
     ),
+    runtime: bool = typer.Option(
+        False,
+        "--runtime",
+        help="Build --env's shared runtime image (its base_image) for git storage instead: "
+        "the git-storage packages' dependencies and flowfleet, not their code.",
+    ),
     env: str | None = typer.Option(
         None, "--env", "-e", help="Environment whose image registry names the image."
     ),
@@ -123,18 +132,31 @@ def build(
     session = Session()
     root = session.workspace.root
     environment = session.environment(env) if env else None
-    if (package is None) == (pool is None):
-        raise fail("give a package (e.g. `sales`) or --pool POOL --env ENV, not both")
-    if pool is not None:
-        from flowfleet.cli.worker_images import worker_image
+    no_install = None
+    if [package is not None, pool is not None, runtime].count(True) != 1:
+        raise fail("give one of: a package (e.g. `sales`), --pool POOL, --runtime")
+    if pool is not None or runtime:
+        from flowfleet.cli.worker_images import runtime_image, worker_image
 
-        built, reference = worker_image(session, pool, env, image_tag)
+        if runtime:
+            built, reference = runtime_image(session, env)
+            no_install = built
+        else:
+            built, reference = worker_image(session, pool, env, image_tag)
     else:
         inputs = images.find(images.compute(session.workspace.tree), package)
         built = inputs.package.name
         reference = inputs.reference(environment, images.override_tag(image_tag))
     commands = [
-        build_command(engine, root, built, reference, base_image=base_image, extra=ctx.args)
+        build_command(
+            engine,
+            root,
+            built,
+            reference,
+            base_image=base_image,
+            no_install=no_install,
+            extra=ctx.args,
+        )
     ]
     if push:
         commands.append([engine.value, "push", reference])

@@ -11,21 +11,28 @@ from rich.table import Table
 from flowfleet import images, worker_images
 from flowfleet.cli import fail
 from flowfleet.cli.images import TagsFormat, images_app
+from flowfleet.desired import DesiredDeployment
 from flowfleet.session import Session
+
+
+def resolved(session: Session, env: str) -> list[DesiredDeployment]:
+    """`env`'s deployments; refuses when one did not resolve, since its package would be
+    missing from the image."""
+    resolution = session.resolve(session.environment(env))
+    if resolution.problems:
+        raise fail(*resolution.problems)
+    return resolution.deployments
 
 
 def pool_images(
     session: Session, env: str, image_tag: str | None = None
 ) -> dict[str, worker_images.WorkerImage]:
-    """Every pool's worker image in `env`; refuses when a deployment did not resolve, since
-    its package would be missing from the image."""
+    """Every pool's worker image in `env`."""
     environment = session.environment(env)
-    resolution = session.resolve(environment)
-    if resolution.problems:
-        raise fail(*resolution.problems)
+    deployments = resolved(session, env)
     tags = session.image_tags(environment)
     override = images.override_tag(image_tag)
-    return worker_images.worker_images(resolution.deployments, environment, tags, override)
+    return worker_images.worker_images(deployments, environment, tags, override)
 
 
 def worker_image(
@@ -37,6 +44,22 @@ def worker_image(
     found = pool_images(session, env, image_tag)
     image = worker_images.pick(found, pool, session.environment(env))
     return " ".join(image.packages), image.reference
+
+
+def runtime_image(session: Session, env: str | None) -> tuple[str, str]:
+    """(the git-storage packages, the environment's base_image) for the shared runtime image."""
+    if env is None:
+        raise fail("the runtime image needs --env: its base_image and git-storage packages")
+    environment = session.environment(env)
+    packages = worker_images.runtime_packages(resolved(session, env))
+    if not packages:
+        raise fail(f"no deployment in '{env}' uses git storage: it needs no runtime image")
+    if not environment.base_image:
+        raise fail(
+            f"'{env}' sets no base_image: set base_image = \"<registry>/<runtime>:<tag>\" "
+            f"in infra/environments/{env}.toml, the image git-storage runs use"
+        )
+    return " ".join(packages), environment.base_image
 
 
 @images_app.command("workers")
