@@ -147,12 +147,12 @@ def test_build_pool_names_the_image_list_shows():
     env = {k: v for k, v in os.environ.items() if k != "IMAGE_TAG"}
     built = run_cli(
         "images", "build", "--pool", "worker-dev", "--env", "dev", "--engine", "buildah",
-        "--dry-run", env=env,
+        "--dry-run", "--", "--pull=never", env=env,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     reference = built.stdout.strip()
     assert "--build-arg PACKAGE=marketing-flows " in built.stderr
-    assert f" -t {reference} " in built.stderr
+    assert f" -t {reference} --pull=never " in built.stderr  # engine arguments after `--`
     listed = run_cli("list", "--env", "dev", "--output", "json", env=env)
     runs = {d["full_name"]: d["runs"] for d in json.loads(listed.stdout)}
     assert runs["marketing-campaign-sync/default"] == f"worker image {reference}"

@@ -132,7 +132,11 @@ def build(
     session = Session()
     root = session.workspace.root
     environment = session.environment(env) if env else None
-    no_install = None
+    no_install, extra = None, list(ctx.args)
+    if (pool is not None or runtime) and package is not None and package.startswith("-"):
+        # No package name starts with "-": click gave the first engine argument after `--`
+        # to the optional PACKAGE.
+        package, extra = None, [package, *extra]
     if [package is not None, pool is not None, runtime].count(True) != 1:
         raise fail("give one of: a package (e.g. `sales`), --pool POOL, --runtime")
     if pool is not None or runtime:
@@ -155,7 +159,7 @@ def build(
             reference,
             base_image=base_image,
             no_install=no_install,
-            extra=ctx.args,
+            extra=extra,
         )
     ]
     if push:
