@@ -294,7 +294,9 @@ def test_the_worker_image_is_the_one_list_names(
 def test_the_worker_image_holds_the_pools_packages_only(worker_image: str) -> None:
     container = must("buildah", "from", worker_image).strip()
     try:
-        has = in_image(container, "python", "-c", "import marketing_flows, prefect_aws")
+        has = in_image(
+            container, "python", "-c", "import marketing_flows, flowfleet_kubernetes, prefect"
+        )
         lacks = in_image(container, "python", "-c", "import sales_flows")
     finally:
         run("buildah", "rm", container)

@@ -56,7 +56,7 @@ def list_deployments(
             "Schedule",
             "Paused",
         ):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # an image reference is never cut
         for d in resolution.deployments:
             schedule = ", ".join(s.describe() for s in d.schedules) or "-"
             table.add_row(
