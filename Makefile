@@ -58,9 +58,9 @@ deploy: require-env sync ## Create ENV's pools if missing, then apply only the d
 bench: sync ## Fleet benchmark vs the blog's deploy() pattern (slow; never part of test): ARGS='--sizes 100,1000'
 	@$(RUN) python bench/fleet.py $(ARGS)
 
-build: sync ## Build one package's image: PACKAGE=sales [ENV=dev] [ENGINE=podman] [PUSH=1]
-	@if [ -z "$(PACKAGE)" ]; then echo "error: set PACKAGE, e.g. make build PACKAGE=sales" >&2; exit 1; fi
-	@$(RUN) flowfleet images build $(PACKAGE) $(if $(ENV),--env $(ENV)) --engine $(or $(ENGINE),docker) $(if $(PUSH),--push)
+build: sync ## Build a package's image: PACKAGE=sales, or a pool's worker image: POOL=worker-prod ENV=prod [ENGINE=podman] [PUSH=1]
+	@if [ -z "$(PACKAGE)$(POOL)" ]; then echo "error: set PACKAGE or POOL, e.g. make build PACKAGE=sales, make build POOL=worker-prod ENV=prod" >&2; exit 1; fi
+	@$(RUN) flowfleet images build $(PACKAGE) $(if $(POOL),--pool $(POOL)) $(if $(ENV),--env $(ENV)) --engine $(or $(ENGINE),docker) $(if $(PUSH),--push)
 
 demo: sync ## Local server, pools, every deployment, a worker and a real sales ETL run (PORT=4200)
 	@$(LOCAL) demo

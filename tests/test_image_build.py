@@ -12,7 +12,9 @@ run only builds the package image. Slow (minutes): marked `image`, run by `.ci/r
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +22,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+from flowfleet.secrets import MASK
 
 pytestmark = pytest.mark.image
 
@@ -35,6 +40,7 @@ CACHE = Path(
 )
 # buildah without a daemon, user namespaces or overlay mounts: vfs storage, chroot isolation.
 BUILDAH_ENV = {"STORAGE_DRIVER": "vfs", "BUILDAH_ISOLATION": "chroot"}
+IMAGE_TAG = "image-test"
 
 
 def run(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -96,27 +102,28 @@ def ensure_base_image() -> None:
         raise
 
 
-@pytest.fixture(scope="module")
-def sales_image() -> Iterator[str]:
+def build_image(*selector: str) -> Iterator[str]:
+    """Build an image through the CLI, as `make build` does; yield its reference, then remove it.
+
+    The host CA bundle is mounted over the container's so pip and uv reach PyPI through
+    whatever TLS setup the host trusts."""
     ensure_tools()
     started = time.monotonic()
     ensure_base_image()
     based = time.monotonic()
-    # Through the CLI, as `make build` does. The host CA bundle is mounted over the
-    # container's so pip and uv reach PyPI through whatever TLS setup the host trusts.
     stdout = must(
         sys.executable,
         "-m",
         "flowfleet",
         "images",
         "build",
-        "sales",
+        *selector,
         "--engine",
         "buildah",
         "--env",
         "dev",
         "--image-tag",
-        "image-test",
+        IMAGE_TAG,
         "--base-image",
         BASE_IMAGE,
         "--",
@@ -128,12 +135,17 @@ def sales_image() -> Iterator[str]:
     image = stdout.strip().splitlines()[-1]
     print(
         f"\nbase image ready in {based - started:.0f}s, "
-        f"sales image built in {time.monotonic() - based:.0f}s: {image}"
+        f"{' '.join(selector)} image built in {time.monotonic() - based:.0f}s: {image}"
     )
     try:
         yield image
     finally:
         run("buildah", "rmi", image)
+
+
+@pytest.fixture(scope="module")
+def sales_image() -> Iterator[str]:
+    yield from build_image("sales")
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +195,132 @@ def test_the_workspace_is_installed_not_editable(container: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert all(line.startswith("/app/.venv/") for line in result.stdout.split()), result.stdout
+
+
+# --- The image runs what the ECS task would run, and a pool's worker image runs its flows.
+# Both run inside the images against the test's Prefect server, over the host's network
+# (buildah's chroot isolation shares it).
+RENDERED_RUN_IDS = ("PREFECT__FLOW_RUN_ID", "PREFECT__FLOW_ID", "PREFECT__DEPLOYMENT_ID")
+
+
+@pytest.fixture(scope="module")
+def dev_fleet(prefect_server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The dev environment deployed to the test server; its package images are tagged as
+    the images built here (IMAGE_TAG), so `render` names exactly those images."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_API_URL=prefect_server.api_url,
+        PREFECT_HOME=str(tmp_path_factory.mktemp("prefect-home")),
+        FLOWFLEET_BRANCH="main",
+        IMAGE_TAG=IMAGE_TAG,
+    )
+    must(sys.executable, "-m", "flowfleet", "pools", "--env", "dev", env=env, cwd=ROOT)
+    must(sys.executable, "-m", "flowfleet", "deploy", "--env", "dev", env=env, cwd=ROOT)
+    return env
+
+
+def flowfleet_json(env: dict[str, str], *args: str):
+    return json.loads(must(sys.executable, "-m", "flowfleet", *args, env=env, cwd=ROOT))
+
+
+def start_run(env: dict[str, str], name: str) -> dict:
+    """`flowfleet run NAME`, then the flow run as the server holds it."""
+    out = must(sys.executable, "-m", "flowfleet", "run", name, "--env", "dev", env=env, cwd=ROOT)
+    run_id = re.search(r"\(([0-9a-f-]{36})\)", out).group(1)
+    return read_run(env, run_id)
+
+
+def read_run(env: dict[str, str], run_id: str) -> dict:
+    response = httpx.get(f"{env['PREFECT_API_URL']}/flow_runs/{run_id}", timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_the_image_runs_the_command_render_shows_for_its_ecs_task(
+    sales_image: str, dev_fleet: dict[str, str]
+) -> None:
+    rendered = flowfleet_json(
+        dev_fleet, "render", "sales-etl/default", "--env", "dev", "--output", "json"
+    )
+    job = rendered["job"]
+    assert job["task_definition"]["containerDefinitions"][0]["image"] == sales_image
+    (override,) = job["run_task_request"]["overrides"]["containerOverrides"]
+    flow_run = start_run(dev_fleet, "sales-etl/default")
+    # render shows a made-up run (its ids are placeholders); the real run's ids replace
+    # them, and a masked secret would get its real value from this test. Nothing else.
+    real = {
+        "PREFECT__FLOW_RUN_ID": flow_run["id"],
+        "PREFECT__FLOW_ID": flow_run["flow_id"],
+        "PREFECT__DEPLOYMENT_ID": flow_run["deployment_id"],
+    }
+    environment = {e["name"]: e["value"] for e in override["environment"]}
+    assert set(RENDERED_RUN_IDS) <= set(environment)
+    masked = [name for name, value in environment.items() if value == MASK]
+    assert all(name in dev_fleet for name in masked), masked
+    environment.update({name: dev_fleet[name] for name in masked}, **real)
+    assert environment["PREFECT_API_URL"] == dev_fleet["PREFECT_API_URL"]
+
+    container = must("buildah", "from", sales_image).strip()
+    try:
+        flags = [f"--env={name}={value}" for name, value in environment.items()]
+        result = run(
+            "buildah", "run", "--network", "host", *flags, container, "--",
+            *override["command"], timeout=600,
+        )  # fmt: skip
+    finally:
+        run("buildah", "rm", container)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    customers = json.loads((ROOT / "flows/sales/src/sales_flows/data/customers.json").read_text())
+    active = sum(1 for c in customers if c.get("active"))
+    assert f"kept {active} of {len(customers)} records" in result.stdout + result.stderr
+    final = read_run(dev_fleet, flow_run["id"])
+    assert final["state"]["type"] == "COMPLETED", final["state"]
+
+
+@pytest.fixture(scope="module")
+def worker_image() -> Iterator[str]:
+    yield from build_image("--pool", "worker-dev", "--env", "dev")
+
+
+def test_the_worker_image_is_the_one_list_names(
+    worker_image: str, dev_fleet: dict[str, str]
+) -> None:
+    listed = flowfleet_json(dev_fleet, "list", "--env", "dev", "--output", "json")
+    runs = {d["full_name"]: d["runs"] for d in listed}
+    assert runs["marketing-campaign-sync/default"] == f"worker image {worker_image}"
+    assert runs["sales-etl/default"] == f"image ghcr.io/acme/sales-flows:{IMAGE_TAG}"
+
+
+def test_the_worker_image_holds_the_pools_packages_only(worker_image: str) -> None:
+    container = must("buildah", "from", worker_image).strip()
+    try:
+        result = in_image(
+            container,
+            "python",
+            "-c",
+            "import importlib.util, marketing_flows, flowfleet_kubernetes, prefect\n"
+            "print('sales_flows:', importlib.util.find_spec('sales_flows'))",
+        )
+    finally:
+        run("buildah", "rm", container)
+    assert result.returncode == 0, result.stderr
+    assert "sales_flows: None" in result.stdout  # the pool runs no sales deployment
+
+
+def test_a_process_worker_in_the_worker_image_runs_a_flow(
+    worker_image: str, dev_fleet: dict[str, str]
+) -> None:
+    flow_run = start_run(dev_fleet, "marketing-campaign-sync/default")
+    container = must("buildah", "from", worker_image).strip()
+    try:
+        result = run(
+            "buildah", "run", "--network", "host",
+            f"--env=PREFECT_API_URL={dev_fleet['PREFECT_API_URL']}", container, "--",
+            "prefect", "worker", "start", "--pool", "worker-dev", "--type", "process",
+            "--run-once", timeout=600,
+        )  # fmt: skip
+    finally:
+        run("buildah", "rm", container)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    final = read_run(dev_fleet, flow_run["id"])
+    assert final["state"]["type"] == "COMPLETED", (final["state"], result.stdout[-3000:])

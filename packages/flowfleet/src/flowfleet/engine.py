@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowfleet import branches, gitstorage, partial, scope
+from flowfleet import branches, gitstorage, partial, scope, worker_images
 from flowfleet.alerts import target_alerts
 from flowfleet.apply import Outcome, Report, apply_plan
 from flowfleet.automation_apply import apply_automations
@@ -116,6 +116,9 @@ class Target:
             )
             planned = self._plan(state, prune=prune, adopt=adopt)
         planned.broken = partial.lines(self.broken)
+        runs = worker_images.runs_in(self.session, self.environment, self.desired)
+        for change in planned.create + planned.update + planned.unchanged:
+            change.runs = runs.get(change.full_name)
         return planned
 
     def _plan(self, state: ServerState, *, prune: bool, adopt: bool) -> Plan:

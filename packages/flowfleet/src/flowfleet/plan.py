@@ -33,6 +33,7 @@ class Change(BaseModel):
     work_pool: str | None = None
     storage: str | None = None  # "image", "git" or "local"
     commit: str | None = None  # git storage: the pinned commit
+    runs: str | None = None  # what runs its code (see worker_images); set by the engine
     deployment_id: str | None = None
     changes: dict[str, FieldChange] = Field(default_factory=dict)
     reason: str | None = None

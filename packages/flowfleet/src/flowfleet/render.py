@@ -70,10 +70,14 @@ def _schedules(items: list[dict[str, Any]]) -> str:
 
 
 def _storage(change: Change) -> str:
-    """`git @ 1a2b3c4d5e6f`, `image`, or empty when unknown (a delete)."""
+    """`git @ 1a2b3c4d5e6f`, `image`, or empty when unknown (a delete); then what runs the
+    code when it is not the deployment's own image (a worker image, the worker host)."""
+    storage = change.storage or ""
     if change.commit:
-        return f"{change.storage or 'git'} @ {change.commit[:12]}"
-    return change.storage or ""
+        storage = f"{change.storage or 'git'} @ {change.commit[:12]}"
+    if change.runs and not change.runs.startswith(("image ", "git clone")):
+        storage = f"{storage}: {change.runs}"
+    return storage
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

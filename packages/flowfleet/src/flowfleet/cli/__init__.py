@@ -21,7 +21,17 @@ app = typer.Typer(
 
 
 # Each module adds its commands to `app` when imported.
-COMMAND_MODULES = ("inspect", "scaffold", "deploy", "images", "importer", "render", "run", "graph")
+COMMAND_MODULES = (
+    "inspect",
+    "scaffold",
+    "deploy",
+    "images",
+    "worker_images",
+    "importer",
+    "render",
+    "run",
+    "graph",
+)
 
 
 @app.callback()

@@ -42,13 +42,17 @@ def build_command(
     reference: str,
     *,
     base_image: str | None = None,
+    no_install: str | None = None,
     extra: list[str] | None = None,
 ) -> list[str]:
-    """The engine's build command for one package, from the workspace root as context."""
+    """The engine's build command, from the workspace root as context; `package` may list
+    several distributions, space-separated (a worker image)."""
     command = [engine.value, "build", "-f", str(root / images.DOCKERFILE)]
     command += ["--build-arg", f"PACKAGE={package}"]
     if base_image:
         command += ["--build-arg", f"BASE_IMAGE={base_image}"]
+    if no_install:
+        command += ["--build-arg", f"NO_INSTALL={no_install}"]
     return [*command, "-t", reference, *(extra or []), str(root)]
 
 
@@ -95,7 +99,21 @@ def tags(
 )
 def build(
     ctx: typer.Context,
-    package: str = typer.Argument(..., help="Team (`sales`) or distribution (`sales-flows`)."),
+    package: str | None = typer.Argument(
+        None, help="Team (`sales`) or distribution (`sales-flows`); or give --pool."
+    ),
+    pool: str | None = typer.Option(
+        None,
+        "--pool",
+        help="Build the worker image of this process pool instead: every package whose "
+        "deployments target it in --env.",
+    ),
+    runtime: bool = typer.Option(
+        False,
+        "--runtime",
+        help="Build --env's shared runtime image (its base_image) for git storage instead: "
+        "the git-storage packages' dependencies and flowfleet, not their code.",
+    ),
     env: str | None = typer.Option(
         None, "--env", "-e", help="Environment whose image registry names the image."
     ),
@@ -109,16 +127,39 @@ def build(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands, run nothing."),
 ) -> None:
-    """Build one package's image from infra/docker/Dockerfile; arguments after `--` go to
-    the engine (e.g. `-- --volume /etc/ssl/certs:/etc/ssl/certs:ro`)."""
+    """Build one package's image (or a pool's worker image) from infra/docker/Dockerfile;
+    arguments after `--` go to the engine (e.g. `-- --volume /etc/ssl:/etc/ssl:ro`)."""
     session = Session()
     root = session.workspace.root
     environment = session.environment(env) if env else None
-    inputs = images.find(images.compute(session.workspace.tree), package)
-    reference = inputs.reference(environment, images.override_tag(image_tag))
+    no_install, extra = None, list(ctx.args)
+    if (pool is not None or runtime) and package is not None and package.startswith("-"):
+        # No package name starts with "-": click gave the first engine argument after `--`
+        # to the optional PACKAGE.
+        package, extra = None, [package, *extra]
+    if [package is not None, pool is not None, runtime].count(True) != 1:
+        raise fail("give one of: a package (e.g. `sales`), --pool POOL, --runtime")
+    if pool is not None or runtime:
+        from flowfleet.cli.worker_images import runtime_image, worker_image
+
+        if runtime:
+            built, reference = runtime_image(session, env)
+            no_install = built
+        else:
+            built, reference = worker_image(session, pool, env, image_tag)
+    else:
+        inputs = images.find(images.compute(session.workspace.tree), package)
+        built = inputs.package.name
+        reference = inputs.reference(environment, images.override_tag(image_tag))
     commands = [
         build_command(
-            engine, root, inputs.package.name, reference, base_image=base_image, extra=ctx.args
+            engine,
+            root,
+            built,
+            reference,
+            base_image=base_image,
+            no_install=no_install,
+            extra=extra,
         )
     ]
     if push:

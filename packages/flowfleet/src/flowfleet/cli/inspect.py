@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowfleet import annotations, scope, terminal
+from flowfleet import annotations, scope, terminal, worker_images
 from flowfleet.cli import app, fail
 from flowfleet.cli.scoping import PACKAGE
 from flowfleet.problems import FlowfleetError, Problem
@@ -40,11 +40,12 @@ def list_deployments(
     """Show every deployment the environment should hold, resolved, without a server."""
     session = Session()
     only = scope.chosen(session.loaded_plugins, package)
-    resolution = scope.narrowed(
-        session.resolve(session.environment(env)), only, session.loaded_plugins
-    )
+    environment = session.environment(env)
+    resolution = scope.narrowed(session.resolve(environment), only, session.loaded_plugins)
+    runs = worker_images.runs_in(session, environment, resolution.deployments)
     if output is ListFormat.json:
-        print(json.dumps([d.listing() for d in resolution.deployments], indent=2))
+        rows = [{**d.listing(), "runs": runs[d.full_name]} for d in resolution.deployments]
+        print(json.dumps(rows, indent=2))
     else:
         table = Table(title=terminal.literal(f"Deployments for {env}"))
         for column in (
@@ -57,7 +58,7 @@ def list_deployments(
             "Schedule",
             "Paused",
         ):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # an image reference is never cut
         for d in resolution.deployments:
             schedule = ", ".join(s.describe() for s in d.schedules) or "-"
             cells = (
@@ -65,7 +66,7 @@ def list_deployments(
                 d.package,
                 d.work_pool,
                 d.infra,
-                d.image or "-",
+                d.image or runs[d.full_name],
                 f"git @ {d.commit[:12]}" if d.commit else d.storage,
                 schedule,
                 "yes" if d.paused else "no",
