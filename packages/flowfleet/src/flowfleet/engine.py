@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowfleet import branches, gitstorage
+from flowfleet import branches, gitstorage, read_scope
 from flowfleet.apply import Outcome, Report, apply_plan
+from flowfleet.cache import folder as cache_folder
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
 from flowfleet.desired import DesiredDeployment
@@ -22,6 +23,7 @@ from flowfleet.plan import Change, Plan, make_plan
 from flowfleet.pools import ensure_pools, required_pools
 from flowfleet.prefetch import ServerPrefetch
 from flowfleet.problems import FlowfleetError
+from flowfleet.read_scope import ReadScope
 from flowfleet.session import Session
 
 
@@ -56,7 +58,7 @@ class Target:
         branch = branch or _detect_branch(session, environment)
         if branch is not None:
             branches.check_allowed(environment, branch)
-        ahead = _start_prefetch(environment) if prefetch else None
+        ahead = _start_prefetch(session, environment) if prefetch else None
         resolution = session.resolve(environment, branch, cached=True)
         if resolution.problems:
             raise FlowfleetError(*resolution.problems)
@@ -102,21 +104,25 @@ class Target:
             prune_scope=self.in_lane,
         )
 
-    async def read(self, client: Any) -> ServerState:
+    def scope(self, prune: bool) -> ReadScope | None:
+        """What a plan reads: the project's flows and pools; everything when it prunes."""
+        return None if prune else ReadScope.of(self.desired)
+
+    async def read(self, client: Any, scope: ReadScope | None = None) -> ServerState:
         try:
-            if self.prefetch and (state := self.prefetch.take(self.api_url)) is not None:
+            if self.prefetch and (state := self.prefetch.take(self.api_url, scope)) is not None:
                 return state
         except Exception as exc:
             raise FlowfleetError(
                 f"reading the server failed: {describe_error(exc, self.api_url)}"
             ) from None
-        return await read_state(client, self.api_url)
+        return await read_state(client, self.api_url, scope)
 
 
-async def read_state(client: Any, api_url: str) -> ServerState:
+async def read_state(client: Any, api_url: str, scope: ReadScope | None = None) -> ServerState:
     """The server's deployments, flows and pools; a failure is one line naming the URL."""
     try:
-        return await read_server_state(client, api_url)
+        return await read_server_state(client, api_url, scope)
     except Exception as exc:
         raise FlowfleetError(f"reading the server failed: {describe_error(exc, api_url)}") from None
 
@@ -125,7 +131,8 @@ async def plan(
     target: Target, *, prune: bool = False, adopt: bool = False, client: Any = None
 ) -> Plan:
     async with client or target.reader() as active:
-        return target.plan(await target.read(active), prune=prune, adopt=adopt)
+        state = await target.read(active, target.scope(prune))
+        return target.plan(state, prune=prune, adopt=adopt)
 
 
 async def deploy(
@@ -143,7 +150,7 @@ async def deploy(
     Reads and writes go through flowfleet's one HTTP client; a given `client` serves both.
     """
     async with client or target.reader() as reader:
-        state = await target.read(reader)
+        state = await target.read(reader, target.scope(prune))
         planned = target.plan(state, prune=prune, adopt=adopt)
         if dry_run or planned.blockers:
             return planned, None
@@ -207,9 +214,14 @@ async def pools(
         )
 
 
-def _start_prefetch(environment: Environment) -> ServerPrefetch | None:
+def _start_prefetch(session: Session, environment: Environment) -> ServerPrefetch | None:
     try:
-        return ServerPrefetch.start(api_url_for(environment))
+        return ServerPrefetch.start(
+            api_url_for(environment),
+            read_scope.recall(
+                read_scope.scope_file(cache_folder(session.workspace, environment.name))
+            ),
+        )
     except FlowfleetError:
         return None  # no API URL: resolution still runs, and the error comes after it
 

@@ -7,12 +7,14 @@ plain HTTP reader.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flowfleet import desired as ownership
+from flowfleet.read_scope import ReadScope, everything
 from flowfleet.spec import DeploymentSpec, Schedule
 
 PAGE_SIZE = 200  # the server's maximum rows per filter call
@@ -151,22 +153,38 @@ def _concurrency_options(data: dict[str, Any] | None) -> dict[str, Any] | None:
 
 @dataclass
 class ServerState:
-    """Every deployment, flow and work pool on the server, by name."""
+    """The server's deployments, flows and work pools, by name: every one, or those in
+    `scope` (flowfleet.read_scope)."""
 
     api_url: str
     deployments: dict[str, ObservedDeployment] = field(default_factory=dict)
     flow_ids: dict[str, str] = field(default_factory=dict)
     pools: dict[str, str] = field(default_factory=dict)  # pool name -> pool type
+    scope: ReadScope | None = None  # None: everything was read
+
+    def narrowed(self, scope: ReadScope) -> ServerState:
+        """Only what `scope` would have read: a wider read gives the same plan as a narrow one."""
+        return ServerState(
+            self.api_url,
+            {k: d for k, d in self.deployments.items() if d.flow in scope.flows},
+            {k: i for k, i in self.flow_ids.items() if k in scope.flows},
+            {k: t for k, t in self.pools.items() if k in scope.pools},
+            scope,
+        )
 
 
-async def read_server_state(client: Any, api_url: str) -> ServerState:
+async def read_server_state(
+    client: Any, api_url: str, scope: ReadScope | None = None
+) -> ServerState:
     """Page through flows, deployments and work pools with one shared client; the
-    three run at once, so the server serialises one page while another is parsed."""
-    state = ServerState(api_url)
+    three run at once, so the server serialises one page while another is parsed.
+    With `scope`, only the project's flows, their deployments and its pools."""
+    state = ServerState(api_url, scope=scope)
+    filters = scope.filters if scope else everything
     flows, deployments, pools = await asyncio.gather(
-        _read_all(client, "/flows/filter"),
-        _read_all(client, "/deployments/filter"),
-        _read_all(client, "/work_pools/filter"),
+        _read_all(client, "/flows/filter", filters("/flows/filter")),
+        _read_all(client, "/deployments/filter", filters("/deployments/filter")),
+        _read_all(client, "/work_pools/filter", filters("/work_pools/filter")),
     )
     flow_names: dict[str, str] = {}
     for row in flows:
@@ -180,14 +198,20 @@ async def read_server_state(client: Any, api_url: str) -> ServerState:
     return state
 
 
-async def _read_all(client: Any, path: str) -> list[dict[str, Any]]:
+async def _read_all(
+    client: Any, path: str, filters: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    while True:
-        response = await client.request(
-            "POST", path, json={"limit": PAGE_SIZE, "offset": len(rows)}
-        )
-        response.raise_for_status()
-        page = response.json()
-        rows.extend(page)
-        if len(page) < PAGE_SIZE:
-            return rows
+    for body in filters:
+        offset = 0
+        while True:
+            response = await client.request(
+                "POST", path, json={**body, "limit": PAGE_SIZE, "offset": offset}
+            )
+            response.raise_for_status()
+            page = response.json()
+            rows.extend(page)
+            offset += len(page)
+            if len(page) < PAGE_SIZE:
+                break
+    return rows
