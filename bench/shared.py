@@ -82,6 +82,68 @@ async def seed(api_url: str, count: int, writers: int = 4) -> None:
         await asyncio.gather(*(one(i) for i in range(count)))
 
 
+def multiply_sqlite(database: Path, times: int) -> int:
+    """Copy every foreign deployment row (and its schedule rows) `times - 1` more times,
+    with new ids and names, straight into the server's SQLite file: the API writes
+    about ten deployments a second here, so 10,000 through it would pin the machine
+    for a quarter of an hour. The copies are rows the server itself wrote, renamed."""
+    import sqlite3
+    import uuid
+
+    db = sqlite3.connect(database, timeout=60)
+    try:
+        foreign = [r[0] for r in db.execute("SELECT id FROM flow WHERE name LIKE 'other-%'")]
+        marks = ",".join("?" * len(foreign))
+        cursor = db.execute(f"SELECT * FROM deployment WHERE flow_id IN ({marks})", foreign)
+        columns = [c[0] for c in cursor.description]
+        rows = cursor.fetchall()
+        children = [
+            t
+            for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if t != "deployment"
+            and "deployment_id" in {c[1] for c in db.execute(f"PRAGMA table_info({t})")}
+        ]
+        child_rows = {}
+        for table in children:
+            cursor = db.execute(
+                f"SELECT * FROM {table} WHERE deployment_id IN "
+                f"(SELECT id FROM deployment WHERE flow_id IN ({marks}))",
+                foreign,
+            )
+            child_rows[table] = ([c[0] for c in cursor.description], cursor.fetchall())
+        new_id = (
+            (lambda: str(uuid.uuid4())) if "-" in str(rows[0][0]) else (lambda: uuid.uuid4().hex)
+        )
+        added = 0
+        for copy in range(1, times):
+            ids = {}
+            fresh = []
+            for row in rows:
+                values = dict(zip(columns, row, strict=True))
+                ids[values["id"]] = values["id"] = new_id()
+                values["name"] = f"{values['name']}-copy{copy}"
+                fresh.append(tuple(values[c] for c in columns))
+            _insert(db, "deployment", columns, fresh)
+            for table, (names, table_rows) in child_rows.items():
+                copied = []
+                for row in table_rows:
+                    values = dict(zip(names, row, strict=True))
+                    values["id"] = new_id()
+                    values["deployment_id"] = ids[values["deployment_id"]]
+                    copied.append(tuple(values[c] for c in names))
+                _insert(db, table, names, copied)
+            added += len(fresh)
+        db.commit()
+        return added
+    finally:
+        db.close()
+
+
+def _insert(db, table: str, columns: list[str], rows: list[tuple]) -> None:
+    marks = ",".join("?" * len(columns))
+    db.executemany(f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows)
+
+
 def read_times(api_url: str, scope: ReadScope | None, reps: int) -> list[float]:
     """The server read alone, in this process: `scope` None reads everything."""
 
@@ -149,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--foreign", type=int, default=2000, help="other projects' deployments")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--writers", type=int, default=4, help="concurrent seed writers")
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="after the API seed, copy its rows this many times in all (SQLite file)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
@@ -169,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(seed(servers["crowded"].api_url, args.foreign, args.writers))
         results["seed_s"] = round(time.perf_counter() - started, 1)
         log(f"seeded {args.foreign} foreign deployments in {results['seed_s']} s")
+        if args.copies > 1:
+            started = time.perf_counter()
+            added = multiply_sqlite(work / "crowded" / "prefect.db", args.copies)
+            results["copied"] = added
+            results["copy_s"] = round(time.perf_counter() - started, 1)
+            log(f"copied {added} more rows in {results['copy_s']} s")
         for server in servers.values():
             runner.run(server.api_url, "pools", "--env", ENV)
             runner.run(server.api_url, "deploy", "--env", ENV)
@@ -217,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    out = args.out or RESULTS / f"shared-sqlite-{args.foreign}.json"
+    total = args.foreign * args.copies
+    out = args.out or RESULTS / f"shared-sqlite-{total}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(
         f"\n{args.foreign} foreign deployments (seeded in {results['seed_s']} s), {args.reps} reps"
