@@ -295,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or RESULTS / f"shared-sqlite-{total}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(
-        f"\n{args.foreign} foreign deployments (seeded in {results['seed_s']} s), {args.reps} reps"
+        f"\n{total} foreign deployments ({args.foreign} through the API in "
+        f"{results['seed_s']} s, {results.get('copied', 0)} copied), "
+        f"{results['deployments_on_crowded']} on the server, {args.reps} reps"
     )
     print("| case | median | × empty | peak RSS | unchanged |\n|---|---:|---:|---:|---:|")
     for case, row in medians.items():
