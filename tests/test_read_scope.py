@@ -20,7 +20,7 @@ import pytest
 
 from conftest import ROOT, run_cli
 from deploy_fleet import DeployFleet
-from flowfleet import engine
+from flowfleet import engine, prefetch
 from flowfleet.client import ApiClient
 from flowfleet.devserver import LocalServer, start_server
 from flowfleet.observed import PAGE_SIZE
@@ -189,3 +189,21 @@ def test_the_cli_plan_of_the_example_fleet_reads_one_page_on_a_shared_server(
     assert scoped_plan == full_plan
     assert json.loads(cold.stdout) == scoped_plan
     assert Path(env["FLOWFLEET_CACHE_DIR"], "read_scope", "local.json").exists()
+
+
+@pytest.mark.server
+def test_a_cold_read_ahead_on_a_crowded_server_waits_for_the_projects_names(
+    shared_server, tmp_path, monkeypatch
+):
+    # The server holds more deployments than the read ahead may read blind.
+    monkeypatch.setattr(prefetch, "READ_ALL_MAX", PAGE_SIZE // 2)
+    with Proxy(shared_server.port) as proxy:
+        fleet = DeployFleet(tmp_path, proxy.api_url)
+        fleet.add("etl", cron="0 6 * * *")
+        target = fleet.target(prefetch=True)  # no resolution cache: no names to guess
+        target.prefetch._thread.join()
+        assert proxy.seen[("POST", "/api/deployments/count")] == 1
+        assert proxy.seen[("POST", "/api/deployments/filter")] == 0
+        planned = asyncio.run(engine.plan(target))
+        assert proxy.seen[("POST", "/api/deployments/filter")] == 1
+    assert [c.full_name for c in planned.create] == [f"{fleet.flow_name('etl')}/default"]
