@@ -13,6 +13,7 @@ import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flowfleet.environments import Environment
 from flowfleet.problems import FlowfleetError, Problem
@@ -149,3 +150,26 @@ def _git(root: Path, *args: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
+
+
+def branch_for(root: Path, environment: Environment, fleet: Any) -> str | None:
+    """The current branch; None when it cannot be told and nothing depends on it
+    (neither the environment nor any registration in `fleet` declares branches)."""
+    try:
+        return current_branch(root)
+    except FlowfleetError:
+        if (
+            environment.branches is not None
+            or environment.branch_deployments
+            or _declares_branches(fleet)
+        ):
+            raise
+        return None
+
+
+def _declares_branches(fleet: Any) -> bool:
+    return any(
+        reg.config.branches is not None
+        or any("branches" in override for override in reg.config.overrides.values())
+        for _, reg in fleet.registrations()
+    )

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import flowfleet
-from flowfleet import imports
+from flowfleet import imports, read_scope
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
 from flowfleet.gitstorage import GitSource, package_storage
@@ -200,6 +200,7 @@ class ResolveCache:
 
     def store(self, resolution: Resolution, fleet: Fleet) -> None:
         """Remember every package that loaded and resolved cleanly in this run."""
+        read_scope.remember(read_scope.scope_file(self.folder), resolution.deployments)
         troubled = {p.package for p in resolution.problems} | fleet.failed_packages
         if "*" in troubled or None in troubled or not imports.started():
             return

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flowfleet import engine
 from flowfleet.apply import Report
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
@@ -65,6 +64,6 @@ async def prune_branches(
     def deletes(state: ServerState) -> list[Change]:
         return cleanup_plan(state, project=project, environment=env, select=select).delete
 
-    return await engine.apply_deletes(
+    return await deletes.apply_deletes(
         api_url, env, project, deletes, client=client or ApiClient(api_url)
     )

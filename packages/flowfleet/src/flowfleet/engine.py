@@ -9,25 +9,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowfleet import branches, gitstorage, partial, scope, worker_images
+from flowfleet import branches, gitstorage, partial, read_scope, scope, worker_images
 from flowfleet.alerts import target_alerts
 from flowfleet.apply import Outcome, Report, apply_plan
 from flowfleet.automation_apply import apply_automations
-from flowfleet.automation_plan import orphaned, plan_automations
+from flowfleet.automation_plan import plan_automations
 from flowfleet.automations import DesiredAutomation, from_triggers
+from flowfleet.cache import folder as cache_folder
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
 from flowfleet.errors import describe_error
 from flowfleet.lease import LeaseSettings, guard
-from flowfleet.loader import Fleet
-from flowfleet.observed import ObservedDeployment, ServerState, read_server_state
+from flowfleet.observed import ObservedDeployment, ServerState, read_state
 from flowfleet.plan import Change, Plan, make_plan
 from flowfleet.pool_spec import desired_pools
 from flowfleet.pools import DeclaredPools, ensure_pools
 from flowfleet.prefetch import ServerPrefetch
 from flowfleet.problems import FlowfleetError, Problem
+from flowfleet.read_scope import ReadScope
 from flowfleet.session import Session
 
 
@@ -73,10 +74,11 @@ class Target:
         session = session or Session()
         environment = session.environment(env)
         only = scope.chosen(session.loaded_plugins, packages)
-        branch = branch or _detect_branch(session, environment)
+        branch = branch or branches.branch_for(session.workspace.root, environment, session.fleet)
         if branch is not None:
             branches.check_allowed(environment, branch)
-        ahead = _start_prefetch(environment) if prefetch else None
+        remembered = read_scope.scope_file(cache_folder(session.workspace, environment.name))
+        ahead = ServerPrefetch.start_for(environment, remembered) if prefetch else None
         resolution = session.resolve(environment, branch, cached=True)
         if resolution.problems and not partial_load:
             raise FlowfleetError(*resolution.problems)
@@ -158,30 +160,27 @@ class Target:
             adopt=adopt,
         )
 
-    async def read(self, client: Any) -> ServerState:
+    def reads(self, prune: bool) -> ReadScope | None:
+        """What a plan reads: the project's flows and pools; everything when it prunes."""
+        return None if prune else ReadScope.of(self.desired)
+
+    async def read(self, client: Any, scope: ReadScope | None = None) -> ServerState:
         try:
-            if self.prefetch and (state := self.prefetch.take(self.api_url)) is not None:
+            if self.prefetch and (state := self.prefetch.take(self.api_url, scope)) is not None:
                 return state
         except Exception as exc:
             raise FlowfleetError(
                 f"reading the server failed: {describe_error(exc, self.api_url)}"
             ) from None
-        return await read_state(client, self.api_url)
-
-
-async def read_state(client: Any, api_url: str) -> ServerState:
-    """The server's deployments, flows and pools; a failure is one line naming the URL."""
-    try:
-        return await read_server_state(client, api_url)
-    except Exception as exc:
-        raise FlowfleetError(f"reading the server failed: {describe_error(exc, api_url)}") from None
+        return await read_state(client, self.api_url, scope)
 
 
 async def plan(
     target: Target, *, prune: bool = False, adopt: bool = False, client: Any = None
 ) -> Plan:
     async with client or target.reader() as active:
-        planned = target.plan(await target.read(active), prune=prune, adopt=adopt)
+        state = await target.read(active, target.reads(prune))
+        planned = target.plan(state, prune=prune, adopt=adopt)
         return (await target.declared_pools(active, adopt=adopt)).attach(planned)
 
 
@@ -205,12 +204,14 @@ async def deploy(
     its read to its last write; `on_plan` sees the plan just before it is applied.
     """
     async with client or target.reader() as reader:
-        state = await target.read(reader)  # an unreachable server fails here, at once
+        state = await target.read(
+            reader, target.reads(prune)
+        )  # an unreachable server fails here, at once
         project, env = target.session.workspace.project, target.environment.name
         settings = None if dry_run else lease
         async with guard(reader, target.api_url, project, env, settings, say) as held:
             if held is not None:  # read before the lease: another deploy may have written since
-                state = await read_state(reader, target.api_url)
+                state = await read_state(reader, target.api_url, target.reads(prune))
             planned = target.plan(state, prune=prune, adopt=adopt)
             pools = await target.declared_pools(reader, adopt=adopt)
             pools.attach(planned)
@@ -242,7 +243,7 @@ async def prune(
             raise FlowfleetError(planned.prune_refused)
         return [c for c in planned.delete if scope is None or scope(state.deployments[c.full_name])]
 
-    return await apply_deletes(
+    return await deletes.apply_deletes(
         target.api_url,
         target.environment.name,
         target.session.workspace.project,
@@ -250,30 +251,6 @@ async def prune(
         client=client or target.reader(),
         read=target.read,
     )
-
-
-async def apply_deletes(
-    api_url: str,
-    environment: str,
-    project: str,
-    choose: Callable[[ServerState], list[Change]],
-    *,
-    client: Any,
-    read: Callable[[Any], Any] | None = None,
-) -> Report:
-    """The one prune path: read the server, let `choose` pick the deletes (a pure plan),
-    apply only those, and the automations that run them. Used by `prune` and by branch
-    cleanup."""
-    async with client as active:
-        state = await (read(active) if read else read_state(active, api_url))
-        only_deletes = Plan(
-            environment=environment, project=project, api_url=api_url, delete=choose(state)
-        )
-        deleted = {c.deployment_id for c in only_deletes.delete}
-        only_deletes.automations.delete = orphaned(state.automations, deleted, project, environment)
-        report = await apply_plan(only_deletes, {}, ServerState(api_url), active)
-        await apply_automations(only_deletes.automations, state, active, report)
-        return report
 
 
 async def pools(
@@ -298,32 +275,3 @@ async def pools(
             active, target.api_url, others, project=project, environment=env, update=update
         )
         return sorted(outcomes, key=lambda o: o.full_name)
-
-
-def _start_prefetch(environment: Environment) -> ServerPrefetch | None:
-    try:
-        return ServerPrefetch.start(api_url_for(environment))
-    except FlowfleetError:
-        return None  # no API URL: resolution still runs, and the error comes after it
-
-
-def _detect_branch(session: Session, environment: Environment) -> str | None:
-    """The current branch; None when it cannot be told and nothing depends on it."""
-    try:
-        return branches.current_branch(session.workspace.root)
-    except FlowfleetError:
-        if (
-            environment.branches is not None
-            or environment.branch_deployments
-            or _declares_branches(session.fleet)
-        ):
-            raise
-        return None
-
-
-def _declares_branches(fleet: Fleet) -> bool:
-    return any(
-        reg.config.branches is not None
-        or any("branches" in override for override in reg.config.overrides.values())
-        for _, reg in fleet.registrations()
-    )

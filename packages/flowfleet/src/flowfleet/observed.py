@@ -7,6 +7,7 @@ plain HTTP reader.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flowfleet import desired as ownership
 from flowfleet.alert_blocks import read_notification_blocks
 from flowfleet.automations import ObservedAutomation
+from flowfleet.errors import describe_error
+from flowfleet.problems import FlowfleetError
+from flowfleet.read_scope import ReadScope, everything
 from flowfleet.spec import DeploymentSpec, Schedule
 
 PAGE_SIZE = 200  # the server's maximum rows per filter call
@@ -156,7 +160,8 @@ def _concurrency_options(data: dict[str, Any] | None) -> dict[str, Any] | None:
 
 @dataclass
 class ServerState:
-    """Every deployment, flow and work pool on the server, by name."""
+    """The server's deployments, flows and work pools, by name: every one, or those in
+    `scope` (flowfleet.read_scope)."""
 
     api_url: str
     deployments: dict[str, ObservedDeployment] = field(default_factory=dict)
@@ -164,16 +169,33 @@ class ServerState:
     pools: dict[str, str] = field(default_factory=dict)  # pool name -> pool type
     automations: list[ObservedAutomation] = field(default_factory=list)
     notification_blocks: dict[str, str] = field(default_factory=dict)  # "type/name" -> id
+    scope: ReadScope | None = None  # None: everything was read
+
+    def narrowed(self, scope: ReadScope) -> ServerState:
+        """Only what `scope` would have read: a wider read gives the same plan as a narrow one."""
+        return ServerState(
+            self.api_url,
+            deployments={k: d for k, d in self.deployments.items() if d.flow in scope.flows},
+            flow_ids={k: i for k, i in self.flow_ids.items() if k in scope.flows},
+            pools={k: t for k, t in self.pools.items() if k in scope.pools},
+            automations=self.automations,
+            notification_blocks=self.notification_blocks,
+            scope=scope,
+        )
 
 
-async def read_server_state(client: Any, api_url: str) -> ServerState:
+async def read_server_state(
+    client: Any, api_url: str, scope: ReadScope | None = None
+) -> ServerState:
     """Page through flows, deployments, work pools and automations with one shared
-    client; they run at once, so the server serialises one page while another is parsed."""
-    state = ServerState(api_url)
+    client; they run at once, so the server serialises one page while another is parsed.
+    With `scope`, only the project's flows, their deployments and its pools."""
+    state = ServerState(api_url, scope=scope)
+    filters = scope.filters if scope else everything
     flows, deployments, pools, automations, blocks = await asyncio.gather(
-        _read_all(client, "/flows/filter"),
-        _read_all(client, "/deployments/filter"),
-        _read_all(client, "/work_pools/filter"),
+        _read_all(client, "/flows/filter", filters("/flows/filter")),
+        _read_all(client, "/deployments/filter", filters("/deployments/filter")),
+        _read_all(client, "/work_pools/filter", filters("/work_pools/filter")),
         _read_all(client, "/automations/filter"),
         read_notification_blocks(client),  # what alerts refer to (alert_blocks.py)
     )
@@ -191,14 +213,29 @@ async def read_server_state(client: Any, api_url: str) -> ServerState:
     return state
 
 
-async def _read_all(client: Any, path: str) -> list[dict[str, Any]]:
+async def _read_all(
+    client: Any, path: str, filters: Iterable[dict[str, Any]] = ({},)
+) -> list[dict[str, Any]]:
+    """Every row of `path`, paged, for each filter body (by default one unfiltered read)."""
     rows: list[dict[str, Any]] = []
-    while True:
-        response = await client.request(
-            "POST", path, json={"limit": PAGE_SIZE, "offset": len(rows)}
-        )
-        response.raise_for_status()
-        page = response.json()
-        rows.extend(page)
-        if len(page) < PAGE_SIZE:
-            return rows
+    for body in filters:
+        offset = 0
+        while True:
+            response = await client.request(
+                "POST", path, json={**body, "limit": PAGE_SIZE, "offset": offset}
+            )
+            response.raise_for_status()
+            page = response.json()
+            rows.extend(page)
+            offset += len(page)
+            if len(page) < PAGE_SIZE:
+                break
+    return rows
+
+
+async def read_state(client: Any, api_url: str, scope: ReadScope | None = None) -> ServerState:
+    """The server's deployments, flows and pools; a failure is one line naming the URL."""
+    try:
+        return await read_server_state(client, api_url, scope)
+    except Exception as exc:
+        raise FlowfleetError(f"reading the server failed: {describe_error(exc, api_url)}") from None

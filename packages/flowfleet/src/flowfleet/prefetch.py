@@ -8,6 +8,12 @@ The read is the same as the normal one (same reader, same retries), so a failure
 surfaces as the same error, only once resolution has succeeded: bad input is still
 reported first. A read older than `MAX_AGE_S` by the time the plan needs it is
 thrown away and done again, so a slow resolution never plans against stale state.
+
+What to read is not known before resolving, so the read ahead guesses: the last
+resolution's scope (flowfleet.read_scope), used only if it covers this one's. With
+no guess it reads everything, unless the server holds more than `READ_ALL_MAX`
+deployments (one count call): on a shared workspace that would cost far more than
+the project's own read, which then runs after resolving.
 """
 
 from __future__ import annotations
@@ -15,31 +21,54 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
+from flowfleet import read_scope
 from flowfleet.client import ApiClient
+from flowfleet.connection import api_url_for
+from flowfleet.environments import Environment
 from flowfleet.observed import ServerState, read_server_state
+from flowfleet.problems import FlowfleetError
+from flowfleet.read_scope import ReadScope
 
 MAX_AGE_S = 30.0
+READ_ALL_MAX = 2000
 
 
 class ServerPrefetch:
-    def __init__(self, api_url: str):
+    def __init__(self, api_url: str, scope: ReadScope | None = None):
         self.api_url = api_url
+        self.scope = scope
         self._state: ServerState | None = None
         self._error: BaseException | None = None
         self._finished_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="flowfleet-prefetch", daemon=True)
 
     @classmethod
-    def start(cls, api_url: str) -> ServerPrefetch:
-        prefetch = cls(api_url)
+    def start_for(cls, environment: Environment, remembered: Path) -> ServerPrefetch | None:
+        """Start reading `environment`'s server, guessing its scope from the last run's
+        (`remembered`, flowfleet.read_scope). None with no API URL: resolution still runs,
+        and the error comes after it, so bad input is reported first."""
+        try:
+            api_url = api_url_for(environment)
+        except FlowfleetError:
+            return None
+        return cls.start(api_url, read_scope.recall(remembered))
+
+    @classmethod
+    def start(cls, api_url: str, scope: ReadScope | None = None) -> ServerPrefetch:
+        prefetch = cls(api_url, scope)
         prefetch._thread.start()
         return prefetch
 
     def _run(self) -> None:
-        async def read() -> ServerState:
+        async def read() -> ServerState | None:
             async with ApiClient(self.api_url) as reader:
-                return await read_server_state(reader, self.api_url)
+                if self.scope is None:
+                    count = await reader.send("POST", "/deployments/count", json={})
+                    if count.json() > READ_ALL_MAX:
+                        return None
+                return await read_server_state(reader, self.api_url, self.scope)
 
         try:
             self._state = asyncio.run(read())
@@ -47,11 +76,14 @@ class ServerPrefetch:
             self._error = exc
         self._finished_at = time.monotonic()
 
-    def take(self, api_url: str) -> ServerState | None:
-        """The state read ahead, or None when it is stale or for another server;
-        the read's own error, if it failed."""
+    def take(self, api_url: str, scope: ReadScope | None = None) -> ServerState | None:
+        """The state read ahead, narrowed to `scope` (None: everything), or None when
+        it is stale, for another server, or does not cover `scope`; the read's own
+        error, if it failed."""
         self._thread.join()
         if api_url.rstrip("/") != self.api_url.rstrip("/"):
+            return None
+        if self.scope is not None and (scope is None or not self.scope.covers(scope)):
             return None
         if self._error is not None:
             error, self._error = self._error, None
@@ -59,4 +91,6 @@ class ServerPrefetch:
         if self._finished_at is None or time.monotonic() - self._finished_at > MAX_AGE_S:
             return None
         state, self._state = self._state, None  # one use: a second read is a real read
-        return state
+        if state is None or scope is None or state.scope == scope:
+            return state
+        return state.narrowed(scope)
