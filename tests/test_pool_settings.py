@@ -246,7 +246,8 @@ def test_plan_json_gains_a_pools_section_and_keeps_its_keys() -> None:
 
     plan = Plan(environment="prod", project="acme", api_url="http://x/api")
     before = ["environment", "project", "api_url", "create", "update", "unchanged", "delete"]
-    before += ["conflicts", "blockers"]  # the keys before pools, in their order
+    before += ["conflicts", "blockers", "automations", "not_declared", "broken_packages"]
+    # the keys before pools, in their order: existing keys never move
     assert not plan.has_changes
     plan.pools = [
         PoolChange(

@@ -43,10 +43,10 @@ def team(sandbox: Sandbox, package: str, flows: dict[str, str]) -> None:
 def test_after_becomes_an_automation_that_runs_the_downstream_on_the_upstreams_state(
     sandbox: Sandbox,
 ) -> None:
-    team(sandbox, "sales_flows", {"sales-etl": "infra='worker'"})
+    team(sandbox, "upstream_flows", {"sales-etl": "infra='worker'"})
     team(
         sandbox,
-        "marketing_flows",
+        "downstream_flows",
         {
             "audience": "infra='worker', triggers=[after('sales-etl/default', state='Completed', "
             "parameters={'run': '{{ event.resource.id }}'})]"
@@ -56,7 +56,7 @@ def test_after_becomes_an_automation_that_runs_the_downstream_on_the_upstreams_s
     assert resolution.problems == []
     [automation] = from_triggers(resolution.deployments)
     assert automation.name == "audience/default after sales-etl/default Completed"
-    assert automation.package == "marketing-flows"
+    assert automation.package == "downstream-flows"
     assert automation.deployment == "audience/default"
     ids = {"sales-etl/default": "up-id", "audience/default": "down-id"}
     trigger = bind(automation.trigger, ids)
@@ -120,25 +120,25 @@ def test_a_prefect_trigger_keeps_its_name_and_run_fields(sandbox: Sandbox) -> No
 
 
 def test_a_trigger_on_a_deployment_not_in_the_environment_is_one_line(sandbox: Sandbox) -> None:
-    team(sandbox, "sales_flows", {"sales-etl": "infra='worker', environments=['prod']"})
+    team(sandbox, "upstream_flows", {"sales-etl": "infra='worker', environments=['prod']"})
     team(
         sandbox,
-        "marketing_flows",
+        "downstream_flows",
         {"audience": "infra='worker', triggers=[after('sales-etl/default')]"},
     )
     assert sandbox.problems("prod") == []
     [line] = sandbox.problems("dev")
-    assert line.startswith("marketing-flows audience/default field 'triggers': runs after ")
+    assert line.startswith("downstream-flows audience/default field 'triggers': runs after ")
     assert "sales-etl/default, which is not deployed in environment 'dev'" in line
     assert "\n" not in line
 
 
 def test_a_cycle_is_one_line_naming_both_ends(sandbox: Sandbox) -> None:
     upstream = "infra='worker', triggers=[after('audience/default')]"
-    team(sandbox, "sales_flows", {"sales-etl": upstream})
+    team(sandbox, "upstream_flows", {"sales-etl": upstream})
     team(
         sandbox,
-        "marketing_flows",
+        "downstream_flows",
         {"audience": "infra='worker', triggers=[after('sales-etl/default')]"},
     )
     [line] = sandbox.problems("prod")
@@ -154,17 +154,17 @@ def test_a_cycle_is_one_line_naming_both_ends(sandbox: Sandbox) -> None:
     ],
 )
 def test_bad_after_arguments_are_one_line(sandbox: Sandbox, call: str, message: str) -> None:
-    team(sandbox, "sales_flows", {"sales-etl": "infra='worker'"})
-    team(sandbox, "marketing_flows", {"audience": f"infra='worker', triggers=[{call}]"})
+    team(sandbox, "upstream_flows", {"sales-etl": "infra='worker'"})
+    team(sandbox, "downstream_flows", {"audience": f"infra='worker', triggers=[{call}]"})
     [line] = sandbox.problems("prod")
     assert "field 'triggers[0]'" in line and message in line
 
 
 def test_graph_is_mermaid_with_one_edge_per_after(sandbox: Sandbox) -> None:
-    team(sandbox, "sales_flows", {"sales-etl": "infra='worker'"})
+    team(sandbox, "upstream_flows", {"sales-etl": "infra='worker'"})
     team(
         sandbox,
-        "marketing_flows",
+        "downstream_flows",
         {
             "audience": "infra='worker', triggers=[after('sales-etl/default')]",
             "campaign": "infra='worker', triggers=[after('audience/default', state='Failed')]",
