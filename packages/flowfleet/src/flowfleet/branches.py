@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -152,16 +152,17 @@ def _git(root: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def branch_for(root: Path, environment: Environment, fleet: Any) -> str | None:
+def branch_for(root: Path, environment: Environment, fleet: Callable[[], Any]) -> str | None:
     """The current branch; None when it cannot be told and nothing depends on it
-    (neither the environment nor any registration in `fleet` declares branches)."""
+    (neither the environment nor any registration declares branches). `fleet` is called
+    only then: loading the fleet first would keep the resolution cache from skipping it."""
     try:
         return current_branch(root)
     except FlowfleetError:
         if (
             environment.branches is not None
             or environment.branch_deployments
-            or _declares_branches(fleet)
+            or _declares_branches(fleet())
         ):
             raise
         return None

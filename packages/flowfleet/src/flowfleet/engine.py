@@ -74,7 +74,9 @@ class Target:
         session = session or Session()
         environment = session.environment(env)
         only = scope.chosen(session.loaded_plugins, packages)
-        branch = branch or branches.branch_for(session.workspace.root, environment, session.fleet)
+        branch = branch or branches.branch_for(
+            session.workspace.root, environment, lambda: session.fleet
+        )
         if branch is not None:
             branches.check_allowed(environment, branch)
         remembered = read_scope.scope_file(cache_folder(session.workspace, environment.name))

@@ -71,7 +71,9 @@ def worker_images(
     override: str | None = None,
 ) -> dict[str, WorkerImage]:
     """Pool -> its worker image, for every pool whose runs need one; `override` (an explicit
-    tag or `IMAGE_TAG`) replaces every content tag, as it does for package images."""
+    tag or `IMAGE_TAG`) replaces every content tag, as it does for package images. A pool
+    serving a package from outside the workspace (installed, so no tag) gets none: its
+    image could not be built from this repository, so its runs are the worker host's."""
     pools: dict[str, set[str]] = {}
     for deployment in deployments:
         if runs_on_worker(deployment):
@@ -84,6 +86,7 @@ def worker_images(
             override or worker_tag({p: tags[p] for p in packages}),
         )
         for pool, packages in sorted(pools.items())
+        if all(p in tags for p in packages)
     }
 
 
