@@ -239,7 +239,7 @@ async def prune(
 ) -> Report:
     """Delete only this environment's managed deployments that are no longer declared."""
 
-    def deletes(state: ServerState) -> list[Change]:
+    def choose(state: ServerState) -> list[Change]:
         planned = target.plan(state, prune=True)
         if planned.prune_refused:
             raise FlowfleetError(planned.prune_refused)
@@ -249,7 +249,7 @@ async def prune(
         target.api_url,
         target.environment.name,
         target.session.workspace.project,
-        deletes,
+        choose,
         client=client or target.reader(),
         read=target.read,
     )
