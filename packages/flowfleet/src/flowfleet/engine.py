@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowfleet import branches, gitstorage, partial, read_scope, scope, worker_images
+from flowfleet import branches, deletes, gitstorage, partial, read_scope, scope, worker_images
 from flowfleet.alerts import target_alerts
 from flowfleet.apply import Outcome, Report, apply_plan
 from flowfleet.automation_apply import apply_automations
