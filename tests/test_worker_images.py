@@ -60,7 +60,6 @@ def test_each_process_pool_gets_one_image_with_the_packages_that_target_it():
     assert found["worker-prod"].name == "ghcr.io/acme/flowfleet-worker-worker-prod"
 
 
-
 def test_a_pool_serving_a_package_from_outside_the_workspace_gets_no_worker_image():
     """An installed team package has no content tag: no image can be built for its pool,
     so its runs are what the worker host has installed (and `plan` does not crash)."""
@@ -70,6 +69,7 @@ def test_a_pool_serving_a_package_from_outside_the_workspace_gets_no_worker_imag
     runs = runs_by_deployment(fleet(), ENV, tags)
     assert runs["d/x"] == "installed on the worker host"
     assert runs["a/x"].startswith("worker image ghcr.io/acme/flowfleet-worker-worker-prod:")
+
 
 def test_the_tag_follows_exactly_the_packages_in_the_image():
     before = worker_images(fleet(), ENV, TAGS)["worker-prod"].tag
