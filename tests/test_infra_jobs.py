@@ -161,6 +161,23 @@ def test_ecs_task_as_the_worker_builds_it(sandbox: Sandbox) -> None:
     assert "tok-very-secret" not in repr(rendered)
 
 
+def test_an_api_key_secret_declared_only_on_the_pool_renders(sandbox: Sandbox) -> None:
+    """A declared pool (`[pools.ecs.variables]`) may hold the secret ARN, the job none:
+    prefect-aws then drops the worker's PREFECT_API_KEY, which the render must supply."""
+    from flowfleet.infra.templates import stock_template
+
+    deployment = _deployment(sandbox, "infra=EcsTask(cpu=1024, memory=2048)")
+    infra_type = sandbox.plugins.infra_types.types[deployment.infra]
+    template = copy.deepcopy(stock_template(infra_type, deployment.pool_type))
+    arn = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:prefect-api-key-prod"
+    template["variables"]["properties"]["prefect_api_key_secret_arn"]["default"] = arn
+    rendered = render_job(
+        deployment, infra_type, api_url="https://p.example/api", template=template
+    )
+    [container] = rendered["job"]["task_definition"]["containerDefinitions"]
+    assert container["secrets"] == [{"name": "PREFECT_API_KEY", "valueFrom": arn}]
+
+
 def test_ecs_half_set_size_is_filled_by_the_worker(sandbox: Sandbox) -> None:
     """prefect-aws fills a missing memory with its own default: the reason for the check."""
     deployment = _deployment(sandbox, "infra=EcsTask(cpu=1024)")

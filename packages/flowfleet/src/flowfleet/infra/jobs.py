@@ -63,7 +63,7 @@ def render_job(
     values = dict(deployment.job_variables)
     flow_run, api_flow, api_deployment, work_pool = _context(deployment, template)
     with ExitStack() as stack:
-        stack.enter_context(_worker_settings(api_url, values))
+        stack.enter_context(_worker_settings(api_url, values, template))
         configuration = asyncio.run(_configuration(worker_class, template, values, server))
         configuration.prepare_for_flow_run(
             flow_run, deployment=api_deployment, flow=api_flow, work_pool=work_pool
@@ -168,18 +168,22 @@ def _context(deployment: DesiredDeployment, template: dict[str, Any]) -> tuple[A
     return flow_run, flow, api_deployment, pool
 
 
-def _worker_settings(api_url: str | None, values: dict[str, Any]) -> Any:
+def _worker_settings(api_url: str | None, values: dict[str, Any], template: dict) -> Any:
     """The settings the job inherits from its worker: the environment's API URL.
 
     prefect-aws removes the worker's PREFECT_API_KEY from the task when the key comes
-    from a secret ARN, and fails if the worker has none: the job shows the secret.
+    from a secret ARN (a job variable, or the pool's default for it), and fails if the
+    worker has none: the job shows the secret.
     """
     from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL, temporary_settings
 
     updates: dict[Any, Any] = {}
     if api_url:
         updates[PREFECT_API_URL] = api_url
-    if values.get("prefect_api_key_secret_arn") and not PREFECT_API_KEY.value():
+    declared = template.get("variables", {}).get("properties", {})
+    arn = values.get("prefect_api_key_secret_arn")
+    arn = arn or declared.get("prefect_api_key_secret_arn", {}).get("default")
+    if arn and not PREFECT_API_KEY.value():
         updates[PREFECT_API_KEY] = "replaced-by-the-secret"
     return temporary_settings(updates=updates)
 
