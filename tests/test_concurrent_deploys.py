@@ -151,18 +151,23 @@ class RacingClient(ApiClient):
 
 
 def test_a_pool_created_between_our_read_and_our_write_counts_as_existing(prefect_server):
-    from flowfleet.plugins import load_plugins
     from flowfleet.pools import PoolSpec, ensure_pools
 
     name = f"raced-{uuid.uuid4().hex[:8]}"
-    infra_types = load_plugins(entry_point_group=None).infra_types
 
     async def ensure():
         async with RacingClient(prefect_server.api_url) as client:
-            pools = [PoolSpec(name, "process", "worker")]
-            return await ensure_pools(client, prefect_server.api_url, pools, infra_types)
+            pools = [PoolSpec(name=name, type="process", infra="worker")]
+            return await ensure_pools(
+                client, prefect_server.api_url, pools, project="p", environment="test"
+            )
 
-    assert asyncio.run(ensure()) == [(name, "exists", "created meanwhile by another run")]
+    [outcome] = asyncio.run(ensure())
+    assert (outcome.full_name, outcome.status, outcome.details) == (
+        f"work pool {name}",
+        "unchanged",
+        "created meanwhile by another run",
+    )
 
 
 def test_a_slot_whose_lease_the_server_lost_is_freed_by_the_next_deploy(prefect_server, tmp_path):
