@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from flowfleet import deletes
 from flowfleet.apply import Report
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
@@ -61,9 +62,9 @@ async def prune_branches(
     api_url = api_url_for(session.environment(env))
     project = session.workspace.project
 
-    def deletes(state: ServerState) -> list[Change]:
+    def choose(state: ServerState) -> list[Change]:
         return cleanup_plan(state, project=project, environment=env, select=select).delete
 
     return await deletes.apply_deletes(
-        api_url, env, project, deletes, client=client or ApiClient(api_url)
+        api_url, env, project, choose, client=client or ApiClient(api_url)
     )

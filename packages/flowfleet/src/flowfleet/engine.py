@@ -111,8 +111,8 @@ class Target:
 
     def plan(self, state: ServerState, *, prune: bool = False, adopt: bool = False) -> Plan:
         planned = self._plan(state, prune=prune, adopt=adopt)
-        deletes = planned.delete + planned.automations.delete
-        cached = {c.package for c in deletes} & self.session.from_cache
+        doomed = planned.delete + planned.automations.delete
+        cached = {c.package for c in doomed} & self.session.from_cache
         if cached:  # never delete on the strength of a cached resolution: resolve afresh
             self.desired = self.session.refresh(self.environment, self.branch, self.desired, cached)
             self.desired, self.broken = partial.failed_afresh(
