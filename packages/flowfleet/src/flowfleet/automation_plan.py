@@ -116,15 +116,7 @@ def plan_automations(
         if scope is not None and have.mark("package") not in scope:
             continue
         if name not in plan.desired and (prune or have.mark("package") in packages):
-            plan.delete.append(
-                AutomationChange(
-                    full_name=name,
-                    action="delete",
-                    package=have.mark("package"),
-                    automation_id=have.id,
-                    reason="no longer declared",
-                )
-            )
+            plan.delete.append(_delete(have, "no longer declared"))
     return plan
 
 
@@ -140,16 +132,18 @@ def orphaned(
             continue
         actions = [*(have.field("actions") or []), *(have.field("actions_on_trigger") or [])]
         if any(a.get("deployment_id") in deleted for a in actions if isinstance(a, dict)):
-            rows.append(
-                AutomationChange(
-                    full_name=have.name,
-                    action="delete",
-                    package=have.mark("package"),
-                    automation_id=have.id,
-                    reason="its deployment is deleted",
-                )
-            )
+            rows.append(_delete(have, "its deployment is deleted"))
     return rows
+
+
+def _delete(have: ObservedAutomation, reason: str) -> AutomationChange:
+    return AutomationChange(
+        full_name=have.name,
+        action="delete",
+        package=have.mark("package"),
+        automation_id=have.id,
+        reason=reason,
+    )
 
 
 def diff(
