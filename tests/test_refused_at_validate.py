@@ -302,11 +302,13 @@ def test_deploy_with_one_bad_deployment_writes_nothing_of_it(prefect_server, tmp
     done = project.run("deploy", "--env", "test")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert error_lines(done.stderr) == [
+    [line, summary] = error_lines(done.stderr)  # the problem, then the partial-load line
+    assert line == (
         f"error: disk-{project.uid}-flows {bad_flow}/a/b field 'name': name 'a/b' contains /, "
         f"which the Prefect server refuses in names [{at}] "
         "(fix: use a name without any of / % & > <)"
-    ]
+    )
+    assert summary.startswith("error: 1 package(s) did not load and were not deployed: disk-")
     state = snapshot(prefect_server.api_url)
     assert bad_flow not in state.flow_names, "the bad deployment's flow was created"
     assert not [n for n in state.full_names if n.startswith(bad_flow)]
