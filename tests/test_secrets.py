@@ -105,9 +105,10 @@ def test_no_output_format_prints_a_secret(prefect_server, tmp_path: Path) -> Non
     project.write_flows(2, 1, extra=bad)
     failed = project.run("deploy", "--env", "test", "--output", "markdown", PREFECT_API_KEY=API_KEY)
     assert failed.returncode == 1
-    lines = error_lines(failed.stderr)
+    *lines, summary = error_lines(failed.stderr)  # then the partial-load line
     assert lines and all("job_variables.env" in line for line in lines), lines
     assert secrets.MASK in lines[0], lines  # the quoted value, masked
+    assert "did not load and were not deployed" in summary, summary
     outputs.append(failed)
     project.write_flows(2, 1, extra=infra(V2))
     outputs.append(project.run("deploy", "--env", "test", PREFECT_API_KEY=API_KEY))
