@@ -20,11 +20,11 @@ import pytest
 
 from conftest import ROOT, run_cli
 from deploy_fleet import DeployFleet
-from flowfleet import engine, observed, prefetch
+from flowfleet import engine, observed
 from flowfleet.client import ApiClient
 from flowfleet.devserver import LocalServer, start_server
 from flowfleet.observed import PAGE_SIZE
-from flowfleet.read_scope import CHUNK, ReadScope
+from flowfleet.read_scope import CHUNK, READ_ALL_MAX_VAR, ReadScope
 from flowfleet.render import plan_json
 from misbehaving import Proxy
 from snapshots import create_pool
@@ -88,6 +88,13 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSer
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def crowded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the full-read threshold, so plans read only the project's part: the
+    server's few hundred foreign deployments stand for a shared workspace's thousands."""
+    monkeypatch.setenv(READ_ALL_MAX_VAR, "0")
 
 
 class RowCounter:
@@ -196,7 +203,7 @@ def test_a_cold_read_ahead_on_a_crowded_server_waits_for_the_projects_names(
     shared_server, tmp_path, monkeypatch
 ):
     # The server holds more deployments than the read ahead may read blind.
-    monkeypatch.setattr(prefetch, "READ_ALL_MAX", PAGE_SIZE // 2)
+    monkeypatch.setenv(READ_ALL_MAX_VAR, str(PAGE_SIZE // 2))
     with Proxy(shared_server.port) as proxy:
         fleet = DeployFleet(tmp_path, proxy.api_url)
         fleet.add("etl", cron="0 6 * * *")

@@ -1,14 +1,44 @@
-"""`plan` says what runs each deployment's code, against a real server (nothing written)."""
+"""`plan` says what runs each deployment's code, against a real server (nothing written
+but the pools). The server is this file's own: the example fleet's `prod` deployments,
+written to the session server by other tests, would be conflicts for `dev` there."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from conftest import run_cli
+from flowfleet.devserver import LocalServer, start_server
 
 
-def test_plan_says_a_worker_pool_runs_the_worker_image(api_env: dict[str, str]) -> None:
-    env = {**api_env, "IMAGE_TAG": "v7"}
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    server = start_server(
+        tmp_path_factory.mktemp("worker-images-server"),
+        services=False,
+        timeout=float(os.environ.get("FLOWFLEET_TEST_SERVER_TIMEOUT", "300")),
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.server
+def test_plan_says_a_worker_pool_runs_the_worker_image(
+    own_server: LocalServer, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_API_URL=own_server.api_url,
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        FLOWFLEET_BRANCH="main",
+        IMAGE_TAG="v7",
+    )
     pools = run_cli("pools", "--env", "dev", env=env)
     assert pools.returncode == 0, pools.stderr
     planned = run_cli("plan", "--env", "dev", "--output", "json", env=env)

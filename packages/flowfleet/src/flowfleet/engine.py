@@ -46,6 +46,7 @@ class Target:
     packages: frozenset[str] | None = None  # --package: None means every package
     # Automations from other producers than triggers (see automations.py).
     more_automations: list[DesiredAutomation] = field(default_factory=list)
+    last_scope: ReadScope | None = None  # what the last run declared (read_scope.recall)
 
     @property
     def automations(self) -> list[DesiredAutomation]:
@@ -81,6 +82,7 @@ class Target:
             branches.check_allowed(environment, branch)
         remembered = read_scope.scope_file(cache_folder(session.workspace, environment.name))
         ahead = ServerPrefetch.start_for(environment, remembered) if prefetch else None
+        last_scope = read_scope.recall(remembered)  # before resolving writes this run's
         resolution = session.resolve(environment, branch, cached=True)
         if resolution.problems and not partial_load:
             raise FlowfleetError(*resolution.problems)
@@ -91,7 +93,7 @@ class Target:
         api_url = api_url_for(environment)
         return cls(
             session, environment, loaded.desired, api_url, branch, ahead, loaded.broken, only
-        )
+        ).with_last_scope(last_scope)
 
     @property
     def lane(self) -> str | None:
@@ -162,9 +164,18 @@ class Target:
             adopt=adopt,
         )
 
-    def reads(self, prune: bool) -> ReadScope | None:
-        """What a plan reads: the project's flows and pools; everything when it prunes."""
-        return None if prune else ReadScope.of(self.desired)
+    def with_last_scope(self, last: ReadScope | None) -> Target:
+        self.last_scope = last
+        return self
+
+    async def reads(self, client: Any, prune: bool) -> ReadScope | None:
+        """What a plan reads: everything when it prunes or the server is not crowded
+        (flowfleet.read_scope); else the project's flows and pools, with the flows the
+        last run declared, so a flow renamed since is still listed as not declared."""
+        if prune or not await read_scope.crowded(client):
+            return None
+        scope = ReadScope.of(self.desired)
+        return scope.union(self.last_scope) if self.last_scope else scope
 
     async def read(self, client: Any, scope: ReadScope | None = None) -> ServerState:
         try:
@@ -181,7 +192,7 @@ async def plan(
     target: Target, *, prune: bool = False, adopt: bool = False, client: Any = None
 ) -> Plan:
     async with client or target.reader() as active:
-        state = await target.read(active, target.reads(prune))
+        state = await target.read(active, await target.reads(active, prune))
         planned = target.plan(state, prune=prune, adopt=adopt)
         return (await target.declared_pools(active, adopt=adopt)).attach(planned)
 
@@ -207,13 +218,13 @@ async def deploy(
     """
     async with client or target.reader() as reader:
         state = await target.read(
-            reader, target.reads(prune)
+            reader, await target.reads(reader, prune)
         )  # an unreachable server fails here, at once
         project, env = target.session.workspace.project, target.environment.name
         settings = None if dry_run else lease
         async with guard(reader, target.api_url, project, env, settings, say) as held:
             if held is not None:  # read before the lease: another deploy may have written since
-                state = await read_state(reader, target.api_url, target.reads(prune))
+                state = await read_state(reader, target.api_url, await target.reads(reader, prune))
             planned = target.plan(state, prune=prune, adopt=adopt)
             pools = await target.declared_pools(reader, adopt=adopt)
             pools.attach(planned)

@@ -12,6 +12,7 @@ thrown away and done again, so a slow resolution never plans against stale state
 What to read is not known before resolving, so the read ahead guesses: the last
 resolution's scope (flowfleet.read_scope), used only if it covers this one's. With
 no guess it reads everything, unless the server holds more than `READ_ALL_MAX`
+(flowfleet.read_scope)
 deployments (one count call): on a shared workspace that would cost far more than
 the project's own read, which then runs after resolving.
 """
@@ -32,7 +33,6 @@ from flowfleet.problems import FlowfleetError
 from flowfleet.read_scope import ReadScope
 
 MAX_AGE_S = 30.0
-READ_ALL_MAX = 2000
 
 
 class ServerPrefetch:
@@ -64,10 +64,8 @@ class ServerPrefetch:
     def _run(self) -> None:
         async def read() -> ServerState | None:
             async with ApiClient(self.api_url) as reader:
-                if self.scope is None:
-                    count = await reader.send("POST", "/deployments/count", json={})
-                    if count.json() > READ_ALL_MAX:
-                        return None
+                if self.scope is None and await read_scope.crowded(reader):
+                    return None
                 return await read_server_state(reader, self.api_url, self.scope)
 
         try:
