@@ -172,8 +172,15 @@ class Target:
         """What a plan reads: everything when it prunes or the server is not crowded
         (flowfleet.read_scope); else the project's flows and pools, with the flows the
         last run declared, so a flow renamed since is still listed as not declared."""
-        if prune or not await read_scope.crowded(client):
+        if prune:
             return None
+        try:
+            if not await read_scope.crowded(client):
+                return None
+        except Exception as exc:
+            raise FlowfleetError(
+                f"reading the server failed: {describe_error(exc, self.api_url)}"
+            ) from None
         scope = ReadScope.of(self.desired)
         return scope.union(self.last_scope) if self.last_scope else scope
 
