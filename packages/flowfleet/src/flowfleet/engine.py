@@ -224,14 +224,13 @@ async def deploy(
     its read to its last write; `on_plan` sees the plan just before it is applied.
     """
     async with client or target.reader() as reader:
-        state = await target.read(
-            reader, await target.reads(reader, prune)
-        )  # an unreachable server fails here, at once
+        scope = await target.reads(reader, prune)  # an unreachable server fails here, at once
+        state = await target.read(reader, scope)
         project, env = target.session.workspace.project, target.environment.name
         settings = None if dry_run else lease
         async with guard(reader, target.api_url, project, env, settings, say) as held:
             if held is not None:  # read before the lease: another deploy may have written since
-                state = await read_state(reader, target.api_url, await target.reads(reader, prune))
+                state = await read_state(reader, target.api_url, scope)
             planned = target.plan(state, prune=prune, adopt=adopt)
             pools = await target.declared_pools(reader, adopt=adopt)
             pools.attach(planned)
