@@ -192,6 +192,22 @@ def test_every_plan_format_hides_the_url_password_and_shows_names_as_written() -
     assert "pool[/]" in table
 
 
+def test_pool_and_automation_tables_show_names_as_written() -> None:
+    """The plan's other tables print names through the same escape: `[/]` never crashes."""
+    from flowfleet.automation_plan import AutomationChange
+    from flowfleet.changes import PoolChange
+
+    plan = Plan(environment="prod", project="p", api_url="http://host/api")
+    plan.pools = [PoolChange(name=f"pool-{n}", action="create", type="process") for n in NAMES]
+    plan.automations.create = [
+        AutomationChange(full_name=f"{n}/d after up/d Completed", action="create", deployment=n)
+        for n in NAMES
+    ]
+    table = _table(plan)
+    for name in NAMES:
+        assert f"pool-{name}" in table and f"{name}/d after up/d Completed" in table, table
+
+
 def test_reports_hide_the_password_in_every_format(capsys) -> None:
     report = Report(environment="prod", api_url="http://admin:s3cret-pass@host/api")
     report.outcomes = [

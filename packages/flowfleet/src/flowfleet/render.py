@@ -18,23 +18,11 @@ from flowfleet.render_automations import (
     automations_table,
 )
 from flowfleet.render_pools import pools_json, pools_markdown, pools_table
+from flowfleet.render_style import STYLE, cell
 from flowfleet.spec import Schedule
 from flowfleet.terminal import literal
 
 SECTIONS = ("create", "update", "unchanged", "delete")
-STYLE = {
-    "create": "green",
-    "created": "green",
-    "update": "yellow",
-    "updated": "yellow",
-    "delete": "red",
-    "deleted": "red",
-    "failed": "bold red",
-    "conflict": "bold red",
-    "unchanged": "dim",
-    "skipped": "dim",
-    "kept": "magenta",
-}
 
 
 class Output(StrEnum):
@@ -47,10 +35,6 @@ class Output(StrEnum):
 def _short(value: Any, width: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
 
 
 def _details(change: Change) -> str:
@@ -120,7 +104,7 @@ def plan_markdown(plan: Plan) -> str:
     lines = [f"### flowfleet plan for `{plan.environment}`", "", counts, ""]
     lines += pools_markdown(plan.pools)
     lines += [
-        f"> **not loaded, left as it is:** {_cell(secrets.scrub(line))}\n"
+        f"> **not loaded, left as it is:** {cell(secrets.scrub(line))}\n"
         for found in plan.broken.values()
         for line in found
     ]
@@ -132,7 +116,7 @@ def plan_markdown(plan: Plan) -> str:
         ]
         lines += [
             f"| `{c.full_name}` | {c.action} | {c.work_pool or ''} | {_storage(c)} "
-            f"| {_cell(_details(c))} |"
+            f"| {cell(_details(c))} |"
             for c in rows
         ]
     lines += automations_markdown(plan.automations)
@@ -160,7 +144,7 @@ def plan_table(plan: Plan, console: Console) -> None:
             literal(_details(change)),
         )
     console.print(table)
-    automations_table(plan.automations, console, STYLE)
+    automations_table(plan.automations, console)
     console.print(
         f"{len(plan.create)} to create, {len(plan.update)} to update, "
         f"{len(plan.delete)} to delete, {len(plan.unchanged)} unchanged, "
@@ -208,7 +192,7 @@ def render_report(report: Report, output: Output, console: Console) -> None:
         print(f"### flowfleet deploy to `{report.environment}`\n\n{summary}\n")
         print("| Name | Status | Details |\n|---|---|---|")
         for o in report.outcomes:
-            print(f"| `{o.full_name}` | {o.status} | {_cell(secrets.scrub(o.details))} |")
+            print(f"| `{o.full_name}` | {o.status} | {cell(secrets.scrub(o.details))} |")
         return
     table = Table(title="Deployments")
     for column in ("Name", "Status", "Details"):

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from flowfleet import secrets
 from flowfleet.automation_plan import AutomationChange, AutomationPlan
+from flowfleet.render_style import STYLE, cell
+from flowfleet.terminal import literal
 
 ROWS = ("create", "update", "delete", "conflicts", "unchanged")
 
@@ -44,14 +45,13 @@ def automations_markdown(plan: AutomationPlan) -> list[str]:
         return []
     lines = ["", "| Automation | Action | Deployment | Details |", "|---|---|---|---|"]
     lines += [
-        f"| `{c.full_name}` | {c.action} | {c.deployment or ''} | "
-        f"{_details(c).replace('|', chr(92) + '|')} |"
+        f"| `{c.full_name}` | {c.action} | {c.deployment or ''} | {cell(_details(c))} |"
         for c in rows
     ]
     return lines
 
 
-def automations_table(plan: AutomationPlan, console: Console, styles: dict[str, str]) -> None:
+def automations_table(plan: AutomationPlan, console: Console) -> None:
     """A table of every automation row; nothing when the fleet has none."""
     rows = _rows(plan)
     if not rows:
@@ -60,11 +60,11 @@ def automations_table(plan: AutomationPlan, console: Console, styles: dict[str, 
     for column in ("Automation", "Action", "Deployment", "Details"):
         table.add_column(column, overflow="fold")
     for change in rows:
-        style = styles.get(change.action, "")
-        table.add_row(
-            change.full_name,
+        style = STYLE.get(change.action, "")
+        table.add_row(  # names are shown as written, never as markup
+            literal(change.full_name),
             f"[{style}]{change.action}[/]",
-            change.deployment or "",
-            escape(_details(change)),
+            literal(change.deployment),
+            literal(_details(change)),
         )
     console.print(table)

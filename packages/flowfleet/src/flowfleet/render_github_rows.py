@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 
-from flowfleet import render, secrets
+from flowfleet import secrets
 from flowfleet.plan import Change
+from flowfleet.render_style import cell
 
 OPEN_ROWS = 10  # a changes table longer than this is collapsed
 
@@ -24,7 +25,7 @@ def change_row(change: Change, outcome, with_result: bool) -> str:
     details = _details_text(change)
     if outcome is not None and outcome.status == "failed" and outcome.details:
         details = secrets.scrub(outcome.details)
-    cells.append(render._cell(short(details, 300)))
+    cells.append(cell(short(details, 300)))
     return "| " + " | ".join(cells) + " |"
 
 

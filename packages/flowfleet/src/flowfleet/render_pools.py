@@ -6,14 +6,14 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from flowfleet import secrets
 from flowfleet.changes import PoolChange
+from flowfleet.render_style import STYLE, cell
+from flowfleet.terminal import literal
 
 POOL_SECTIONS = ("create", "update", "unchanged", "conflicts")
-STYLE = {"create": "green", "update": "yellow", "unchanged": "dim", "conflict": "bold red"}
 
 
 def pools_json(rows: list[PoolChange]) -> dict[str, list[dict[str, Any]]]:
@@ -39,10 +39,6 @@ def _short(value: Any, width: int = 30) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def pools_table(rows: list[PoolChange], console: Console) -> None:
     if not rows:
         return
@@ -51,7 +47,9 @@ def pools_table(rows: list[PoolChange], console: Console) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         style = STYLE.get(row.action, "")
-        table.add_row(row.name, row.type, f"[{style}]{row.action}[/]", escape(details(row)))
+        table.add_row(
+            literal(row.name), row.type, f"[{style}]{row.action}[/]", literal(details(row))
+        )
     console.print(table)
 
 
@@ -60,5 +58,5 @@ def pools_markdown(rows: list[PoolChange]) -> list[str]:
     if not changed:
         return []
     lines = ["| Work pool | Type | Action | Details |", "|---|---|---|---|"]
-    lines += [f"| `{r.name}` | {r.type} | {r.action} | {_cell(details(r))} |" for r in changed]
+    lines += [f"| `{r.name}` | {r.type} | {r.action} | {cell(details(r))} |" for r in changed]
     return [*lines, ""]
