@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,24 @@ from flowfleet.devserver import LocalServer, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["server_kinds"]  # PostgreSQL, basic-auth and Cloud-shaped servers
+
+
+@contextmanager
+def own_server(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **settings: object
+) -> Iterator[LocalServer]:
+    """A server of a test file's own (no services unless asked): what it writes, and what
+    other tests write to the session server, cannot meet."""
+    settings.setdefault("services", False)
+    server = start_server(
+        tmp_path_factory.mktemp(name),
+        timeout=float(os.environ.get("FLOWFLEET_TEST_SERVER_TIMEOUT", "300")),
+        **settings,
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

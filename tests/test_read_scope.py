@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, own_server, run_cli
 from deploy_fleet import DeployFleet
 from flowfleet import engine, observed
 from flowfleet.client import ApiClient
-from flowfleet.devserver import LocalServer, start_server
+from flowfleet.devserver import LocalServer
 from flowfleet.observed import PAGE_SIZE
 from flowfleet.read_scope import CHUNK, READ_ALL_MAX_VAR, ReadScope
 from flowfleet.render import plan_json
@@ -78,16 +78,9 @@ async def _clash(api_url: str, flow_name: str) -> None:
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """A server of its own (no scheduler), so its foreign deployments disturb no other test."""
-    server = start_server(
-        tmp_path_factory.mktemp("shared-server"),
-        services=False,
-        timeout=float(os.environ.get("FLOWFLEET_TEST_SERVER_TIMEOUT", "300")),
-    )
-    try:
+    with own_server(tmp_path_factory, "shared-server") as server:
         asyncio.run(_seed(server.api_url))
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -11,30 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
-from flowfleet.devserver import LocalServer, start_server
+from conftest import own_server, run_cli
+from flowfleet.devserver import LocalServer
 
 
 @pytest.fixture(scope="module")
-def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    server = start_server(
-        tmp_path_factory.mktemp("worker-images-server"),
-        services=False,
-        timeout=float(os.environ.get("FLOWFLEET_TEST_SERVER_TIMEOUT", "300")),
-    )
-    try:
+def worker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with own_server(tmp_path_factory, "worker-images-server") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.server
 def test_plan_says_a_worker_pool_runs_the_worker_image(
-    own_server: LocalServer, tmp_path: Path
+    worker_server: LocalServer, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
-        PREFECT_API_URL=own_server.api_url,
+        PREFECT_API_URL=worker_server.api_url,
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         FLOWFLEET_BRANCH="main",
         IMAGE_TAG="v7",
