@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flowfleet import desired as ownership
-from flowfleet.alert_blocks import read_notification_blocks
+from flowfleet.alert_blocks import NOTIFY_FILTER, notification_blocks
 from flowfleet.automations import ObservedAutomation
 from flowfleet.errors import describe_error
 from flowfleet.problems import FlowfleetError
@@ -197,9 +197,9 @@ async def read_server_state(
         _read_all(client, "/deployments/filter", filters("/deployments/filter")),
         _read_all(client, "/work_pools/filter", filters("/work_pools/filter")),
         _read_all(client, "/automations/filter"),
-        read_notification_blocks(client),  # what alerts refer to (alert_blocks.py)
+        _read_all(client, "/block_documents/filter", [NOTIFY_FILTER]),  # what alerts name
     )
-    state.notification_blocks = blocks
+    state.notification_blocks = notification_blocks(blocks)
     state.automations = [ObservedAutomation.from_json(row) for row in automations]
     flow_names: dict[str, str] = {}
     for row in flows:
