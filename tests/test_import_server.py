@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flowfleet.devserver import start_server
+from conftest import own_server
 from import_workspace import ImportWorkspace
 
 pytestmark = pytest.mark.server
@@ -37,12 +37,17 @@ POOLS = {
 
 @pytest.fixture(scope="module")
 def other_server(tmp_path_factory: pytest.TempPathFactory):
-    """A second server (no background services): where `prefect deploy` writes."""
-    server = start_server(tmp_path_factory.mktemp("prefect-original"), services=False, timeout=300)
-    try:
+    """A second server: where `prefect deploy` writes."""
+    with own_server(tmp_path_factory, "prefect-original") as server:
         yield server
-    finally:
-        server.stop()
+
+
+@pytest.fixture(scope="module")
+def import_server(tmp_path_factory: pytest.TempPathFactory):
+    """Where `flowfleet deploy` writes the imported fleet: its unmanaged pools (as a team
+    has them before flowfleet) must not meet the session server's managed ones."""
+    with own_server(tmp_path_factory, "prefect-imported") as server:
+        yield server
 
 
 def create_pools(api_url: str, pools: dict[str, str]) -> None:
@@ -119,10 +124,10 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error: ")]
 
 
-def test_prefect_yaml_import_deploys_the_same_fleet(tmp_path, prefect_server, other_server):
-    ws = ImportWorkspace(tmp_path / "ws", prefect_server.api_url)
+def test_prefect_yaml_import_deploys_the_same_fleet(tmp_path, import_server, other_server):
+    ws = ImportWorkspace(tmp_path / "ws", import_server.api_url)
     prefect_yaml = ws.add_acme_project()
-    for server in (prefect_server, other_server):
+    for server in (import_server, other_server):
         create_pools(server.api_url, POOLS)
 
     original = subprocess.run(
@@ -158,7 +163,7 @@ def test_prefect_yaml_import_deploys_the_same_fleet(tmp_path, prefect_server, ot
     want = {k: comparable(v) for k, v in deployments(other_server.api_url).items()}
     got = {
         k: comparable(v)
-        for k, v in deployments(prefect_server.api_url).items()
+        for k, v in deployments(import_server.api_url).items()
         if k in want or (v.get("labels") or {}).get("flowfleet.project") == "import-acme"
     }
     assert sorted(got) == sorted(want)
@@ -278,20 +283,20 @@ if __name__ == "__main__":
 """
 
 
-def test_blog_pattern_deployments_round_trip_through_import_from_server(tmp_path, prefect_server):
+def test_blog_pattern_deployments_round_trip_through_import_from_server(tmp_path, import_server):
     uid = uuid.uuid4().hex[:8]
     docker, ecs = f"blog-docker-{uid}", f"blog-ecs-{uid}"
     environment = f'default_infra = "worker"\n\n[pools]\nworker-docker = "{docker}"\n'
     ws = ImportWorkspace(
         tmp_path / "ws",
-        prefect_server.api_url,
+        import_server.api_url,
         team="blog",
         infra="worker",
         environment=environment,
     )
     ws.write("flows/blog/src/blog_flows/jobs.py", BLOG_FLOWS.replace("{uid}", uid))
     script = ws.write("deploy.py", BLOG_DEPLOY.replace("{docker}", docker).replace("{ecs}", ecs))
-    create_pools(prefect_server.api_url, {docker: "docker", ecs: "ecs"})
+    create_pools(import_server.api_url, {docker: "docker", ecs: "ecs"})
     blog = subprocess.run(
         [sys.executable, str(script)],
         cwd=ws.root,
@@ -302,7 +307,7 @@ def test_blog_pattern_deployments_round_trip_through_import_from_server(tmp_path
     )
     assert blog.returncode == 0, blog.stdout[-3000:] + blog.stderr[-3000:]
     names = {f"some-process-{uid}/default", f"cleanup-{uid}/nightly", f"cleanup-{uid}/paused"}
-    assert names <= set(deployments(prefect_server.api_url))
+    assert names <= set(deployments(import_server.api_url))
 
     flows = f"*-{uid}"  # the session's server holds other tests' deployments too
     plan_before = ws.run("plan", "--env", "prod", "--adopt", "--output", "json")
@@ -335,4 +340,4 @@ def test_blog_pattern_deployments_round_trip_through_import_from_server(tmp_path
     again = ws.run("import", "--from-server", "--env", "prod", "--flow", flows)
     assert again.returncode == 0 and again.stdout == ""
     assert "3 already managed by this project skipped" in again.stderr
-    assert deployments(prefect_server.api_url)[f"cleanup-{uid}/paused"]["paused"] is True
+    assert deployments(import_server.api_url)[f"cleanup-{uid}/paused"]["paused"] is True
