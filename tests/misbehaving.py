@@ -7,7 +7,9 @@ upstream server or answers it itself. Tests flip its `mode` while it runs:
 - "forward": pass everything through, counting requests by (method, path);
 - "503": answer 503 to requests that `matches`; `budget` of them, then forward again
   (None: forever);
-- "stall": read the request and never answer.
+- "stall": read the request and never answer;
+- "slow": forward requests that `matches` after `seconds`, so a test that must act
+  while a run is writing has a window that does not depend on the machine's load.
 
 `on_request(method, path, count)` is called after a request is forwarded, so a test can
 kill the upstream server after its N-th `POST /api/deployments/`. Nothing here mocks
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -38,6 +41,8 @@ class Proxy:
         self.mode = "forward"
         self.matches: Callable[[str, str], bool] = lambda method, path: True
         self.budget: int | None = None
+        self.seconds = 0.0
+        self.held = 0  # "slow" requests waiting out their delay or being forwarded
         self.seen: Counter[tuple[str, str]] = Counter()
         self.refused: Counter[tuple[str, str]] = Counter()
         self.on_request: Callable[[str, str, int], None] | None = None
@@ -73,10 +78,21 @@ class Proxy:
         mode: str,
         matches: Callable[[str, str], bool] | None = None,
         budget: int | None = None,
+        seconds: float = 0.0,
     ) -> None:
         self.matches = matches or (lambda method, path: True)
         self.budget = budget
+        self.seconds = seconds
         self.mode = mode
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until no delayed request is still on its way upstream: a client that was
+        stopped mid-request may still have one held here."""
+        deadline = time.monotonic() + timeout
+        while self.held and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not self.held, f"{self.held} delayed requests still held after {timeout} s"
+        time.sleep(0.5)  # the last one forwarded: let the server commit it
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -109,11 +125,18 @@ class Proxy:
                     writer.write(UNAVAILABLE)
                     await writer.drain()
                     return
-                if upstream is None:
-                    upstream = await asyncio.open_connection(HOST, self.upstream_port)
-                    pump = asyncio.create_task(_pipe(upstream[0], writer))
-                upstream[1].write(head + body)
-                await upstream[1].drain()
+                held = self.mode == "slow" and self.matches(method, path)
+                self.held += held
+                try:
+                    if held:
+                        await asyncio.sleep(self.seconds)
+                    if upstream is None:
+                        upstream = await asyncio.open_connection(HOST, self.upstream_port)
+                        pump = asyncio.create_task(_pipe(upstream[0], writer))
+                    upstream[1].write(head + body)
+                    await upstream[1].drain()
+                finally:
+                    self.held -= held
                 self.seen[(method, path)] += 1
                 if self.on_request:
                     self.on_request(method, path, self.seen[(method, path)])
@@ -129,7 +152,7 @@ class Proxy:
             writer.close()
 
     def _refuse(self, method: str, path: str) -> bool:
-        if self.mode == "forward" or not self.matches(method, path):
+        if self.mode in ("forward", "slow") or not self.matches(method, path):
             return False
         if self.budget is None:
             return True

@@ -20,6 +20,7 @@ import pytest
 
 from disk_project import DiskProject, error_lines
 from flowfleet.client import ApiClient
+from misbehaving import Proxy
 from snapshots import create_pool, snapshot
 
 pytestmark = pytest.mark.server
@@ -28,10 +29,25 @@ FLOWS, PER_FLOW = 12, 5  # 60 deployments: seconds of writes, long enough to ove
 TOTAL = FLOWS * PER_FLOW
 
 
-def project_on(server, tmp_path: Path) -> DiskProject:
-    project = DiskProject(tmp_path / "p", server.api_url, flows=FLOWS, per_flow=PER_FLOW)
+# Each create held this long by a proxy: a deploy then takes TOTAL * SLOW_CREATE seconds
+# whatever the machine's load, the window in which a test starts or stops the other run.
+SLOW_CREATE = 0.5
+
+
+def project_on(server, tmp_path: Path, api_url: str | None = None) -> DiskProject:
+    project = DiskProject(tmp_path / "p", api_url or server.api_url, flows=FLOWS, per_flow=PER_FLOW)
     create_pool(server.api_url, project.pool)
     return project
+
+
+@pytest.fixture
+def slow_creates(prefect_server):
+    """A proxy in front of the session server that holds every `POST /deployments/`."""
+    with Proxy(prefect_server.port) as proxy:
+        proxy.misbehave(
+            "slow", lambda method, path: path == "/api/deployments/", seconds=SLOW_CREATE
+        )
+        yield proxy
 
 
 def statuses(stdout: str) -> dict[str, str]:
@@ -63,12 +79,18 @@ def signal_mid_deploy(project: DiskProject, signum: int, after_creates: int) -> 
 
 
 @pytest.mark.slow
-def test_two_concurrent_deploys_one_applies_and_the_other_waits(prefect_server, tmp_path):
-    project = project_on(prefect_server, tmp_path)
+def test_two_concurrent_deploys_one_applies_and_the_other_waits(
+    prefect_server, slow_creates, tmp_path
+):
+    project = project_on(prefect_server, tmp_path, slow_creates.api_url)
     # Production retries: two writers on SQLite meet its locks (503, retried).
     deploy = ("deploy", "--env", "test", "--output", "json")
-    runs = [project.popen(*deploy, PREFECT_CLIENT_MAX_RETRIES=None) for _ in range(2)]
+    first = project.popen(*deploy, PREFECT_CLIENT_MAX_RETRIES=None)
+    # The first holds the lease once it writes; the second starts while it has most to go.
+    head = wait_for_lines(first, "created ", 1)
+    runs = [first, project.popen(*deploy, PREFECT_CLIENT_MAX_RETRIES=None)]
     done = [run.communicate(timeout=900) for run in runs]
+    done[0] = (done[0][0], "".join(head) + done[0][1])
     assert [run.returncode for run in runs] == [0, 0], [err for _, err in done]
 
     reports = [statuses(out) for out, _ in done]
@@ -82,10 +104,13 @@ def test_two_concurrent_deploys_one_applies_and_the_other_waits(prefect_server, 
 
 
 @pytest.mark.slow
-def test_a_killed_deploys_lease_expires_and_a_later_deploy_proceeds(prefect_server, tmp_path):
-    project = project_on(prefect_server, tmp_path)
+def test_a_killed_deploys_lease_expires_and_a_later_deploy_proceeds(
+    prefect_server, slow_creates, tmp_path
+):
+    project = project_on(prefect_server, tmp_path, slow_creates.api_url)
     signal_mid_deploy(project, signal.SIGKILL, after_creates=1)
     killed_at = time.monotonic()
+    slow_creates.misbehave("forward")
 
     refused = project.run("deploy", "--env", "test", "--lock-wait", "0")
     assert refused.returncode == 1
@@ -103,9 +128,13 @@ def test_a_killed_deploys_lease_expires_and_a_later_deploy_proceeds(prefect_serv
 
 
 @pytest.mark.slow
-def test_ctrl_c_prints_what_was_applied_and_what_was_not_and_exits_130(prefect_server, tmp_path):
-    project = project_on(prefect_server, tmp_path)
+def test_ctrl_c_prints_what_was_applied_and_what_was_not_and_exits_130(
+    prefect_server, slow_creates, tmp_path
+):
+    project = project_on(prefect_server, tmp_path, slow_creates.api_url)
     returncode, stderr = signal_mid_deploy(project, signal.SIGINT, after_creates=3)
+    slow_creates.settle()  # a create held at the signal still reaches the server
+    slow_creates.misbehave("forward")
     assert returncode == 130, stderr
     assert "Traceback" not in stderr
     summary = next(line for line in stderr.splitlines() if line.startswith("interrupted: "))
