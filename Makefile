@@ -36,8 +36,8 @@ lint: sync ## ruff, and the GitHub workflows against GitHub's schema and actionl
 test: lint ## ruff, then every test (real Prefect servers, started by the suite) [JOBS=2]
 	@$(PYTEST)
 
-test-fast: sync ## The inner loop: every test that needs no Prefect server (under a minute)
-	@$(PYTEST) -m "not server and not slow and not image"
+test-fast: sync ## The inner loop: the in-process tests, no server and no CLI subprocess (under a minute)
+	@$(PYTEST) -m "not server and not slow and not cli and not image"
 
 require-env:
 	@if [ -z "$(ENV)" ]; then echo "error: set ENV, e.g. make $(MAKECMDGOALS) ENV=dev (environments: $$(ls infra/environments | sed 's/.toml//' | tr '\n' ' '))" >&2; exit 1; fi

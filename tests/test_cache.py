@@ -48,6 +48,7 @@ def resolve_in_subprocess(cache_dir: Path) -> dict:
     return python(RESOLVE, FLOWFLEET_CACHE_DIR=str(cache_dir), IMAGE_TAG="cache-test")
 
 
+@pytest.mark.cli
 def test_a_hit_gives_the_same_deployments_without_importing_prefect(tmp_path):
     cold = resolve_in_subprocess(tmp_path)
     assert cold["problems"] == []

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import run_cli
 
-pytestmark = pytest.mark.workspace  # reads the workspace's own team packages
+# reads the workspace's own team packages, through the CLI in subprocesses
+pytestmark = [pytest.mark.workspace, pytest.mark.cli]
 
 # A workspace with several problems at once: bad environment files, a package with a
 # bad cron and a module that raises, and an entry point that names nothing.

@@ -73,6 +73,7 @@ def test_demo_runs_the_sales_etl_and_down_stops_exactly_what_it_started(tmp_path
     assert not port_in_use(port)
 
 
+@pytest.mark.cli
 def test_port_taken_by_something_else_is_one_clear_line(tmp_path: Path):
     with socket.socket() as squatter:
         squatter.bind((HOST, 0))

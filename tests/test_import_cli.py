@@ -6,6 +6,8 @@ import pytest
 
 from import_workspace import ImportWorkspace
 
+pytestmark = pytest.mark.cli  # every test runs `flowfleet import` in a subprocess
+
 FLOWS = """\
 from prefect import flow
 

@@ -296,6 +296,7 @@ def test_the_checked_rules_are_the_workers(variables: dict[str, Any], refusal: s
         )
 
 
+@pytest.mark.cli
 def test_render_command_prints_yaml_or_json_with_secrets_masked(tmp_path) -> None:
     import json
     import os

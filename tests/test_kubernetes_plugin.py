@@ -159,12 +159,14 @@ def test_garbage_quantity_in_a_dict_infra_is_a_validation_problem_naming_the_fie
 # --- the CLI, with the plugin installed -------------------------------------------------
 
 
+@pytest.mark.cli
 def test_validate_passes_with_the_plugin_installed(workspace_cli):
     result = workspace_cli("validate")
     assert result.returncode == 0, result.stderr
     assert "prod" in result.stdout
 
 
+@pytest.mark.cli
 def test_list_prod_json_has_the_kubernetes_deployment(workspace_cli):
     result = workspace_cli("list", "--env", "prod", "--output", "json")
     assert result.returncode == 0, result.stderr
@@ -178,6 +180,7 @@ def test_list_prod_json_has_the_kubernetes_deployment(workspace_cli):
     assert set(k8s["job_variables"]) <= _template_variables()
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("env", ["dev", "local"])
 def test_kubernetes_deployment_is_prod_only(workspace_cli, env):
     workspace_cli.start(*[("list", "--env", e, "--output", "json") for e in ("dev", "local")])
@@ -188,6 +191,7 @@ def test_kubernetes_deployment_is_prod_only(workspace_cli, env):
     assert K8S_DEPLOYMENT not in names
 
 
+@pytest.mark.cli
 def test_plugins_command_shows_the_kubernetes_plugin(workspace_cli):
     result = workspace_cli("plugins")
     assert result.returncode == 0, result.stderr
@@ -357,6 +361,7 @@ def _run_in(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.cli
 def test_without_the_plugin_the_kubernetes_deployment_fails_validation(venv_without_plugin):
     python = venv_without_plugin
     probe = _run_in(

@@ -210,6 +210,7 @@ print(deployment.labels["flowfleet.spec"])
 """
 
 
+@pytest.mark.cli
 def test_a_set_parameter_converges_across_processes(tmp_path: Path) -> None:
     """String hashing is salted per process, so a set's order differs run to run."""
     hashes = set()
@@ -226,6 +227,7 @@ def test_a_set_parameter_converges_across_processes(tmp_path: Path) -> None:
     assert len(hashes) == 1
 
 
+@pytest.mark.cli
 def test_env_outside_the_environments_folder_is_refused_before_any_file(tmp_path: Path) -> None:
     Sandbox(tmp_path / "ws").close()  # a workspace with environments
     outside = tmp_path / "x.toml"
@@ -244,6 +246,7 @@ def test_env_outside_the_environments_folder_is_refused_before_any_file(tmp_path
     assert not cache.exists()
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     ("args", "expect"),
     [

@@ -246,6 +246,7 @@ def test_a_hand_made_automation_with_the_wanted_name_is_a_conflict_unless_adopte
     assert "tags" in adopted.changes
 
 
+@pytest.mark.cli
 def test_graph_of_the_example_fleet_shows_the_cross_team_trigger() -> None:
     done = run_cli("graph", "--env", "dev")
     assert done.returncode == 0, done.stderr

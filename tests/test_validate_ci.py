@@ -28,6 +28,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
         return {key: future.result() for key, future in futures.items()}
 
 
+@pytest.mark.cli
 def test_in_github_actions_validate_annotates_the_decorator_and_the_environment_file(runs):
     result = runs["annotations"]
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -57,12 +58,14 @@ def test_in_github_actions_validate_annotates_the_decorator_and_the_environment_
     assert len(commands) == len(errors) == len(set(errors))
 
 
+@pytest.mark.cli
 def test_outside_github_actions_there_are_no_workflow_commands(runs):
     result = runs["plain"]
     assert result.returncode == 1
     assert "::error" not in result.stdout
 
 
+@pytest.mark.cli
 def test_validate_json_gives_every_problem_with_its_parts(runs):
     result = runs["json"]
     assert result.returncode == 1
@@ -81,6 +84,7 @@ def test_validate_json_gives_every_problem_with_its_parts(runs):
     assert len(data["problems"]) == len(result.stderr.strip().splitlines())
 
 
+@pytest.mark.cli
 def test_plugins_json_names_each_plugin_and_what_it_adds(runs):
     result = runs["plugins"]
     assert result.returncode == 0, result.stderr

@@ -145,6 +145,7 @@ def test_runtime_packages_are_the_git_storage_ones():
     assert runtime_packages(fleet()) == ("c",)
 
 
+@pytest.mark.cli
 def test_a_runtime_build_without_git_storage_is_one_line():
     built = run_cli("images", "build", "--runtime", "--env", "dev", "--dry-run")
     assert built.returncode == 1
@@ -153,6 +154,7 @@ def test_a_runtime_build_without_git_storage_is_one_line():
     )
 
 
+@pytest.mark.cli
 def test_build_pool_names_the_image_list_shows():
     """`images build --pool` builds exactly what `list` says the pool's deployments run."""
     env = {k: v for k, v in os.environ.items() if k != "IMAGE_TAG"}
