@@ -10,6 +10,7 @@ server never meet by accident.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -128,7 +129,16 @@ class DiskProject:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_ctrl_c_as_in_a_terminal,
         )
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT back to its default in the child, as a terminal's foreground job has it. A
+    suite started in the background by a shell without job control (`nohup make test &`)
+    inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the
+    test's Ctrl-C would be ignored, and the deploy would run to its end."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def error_lines(stderr: str) -> list[str]:
