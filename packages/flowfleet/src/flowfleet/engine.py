@@ -92,8 +92,16 @@ class Target:
             gitstorage.check_committed(session.git_source(environment), git_packages)
         api_url = api_url_for(environment)
         return cls(
-            session, environment, loaded.desired, api_url, branch, ahead, loaded.broken, only
-        ).with_last_scope(last_scope)
+            session,
+            environment,
+            loaded.desired,
+            api_url,
+            branch,
+            ahead,
+            loaded.broken,
+            only,
+            last_scope=last_scope,
+        )
 
     @property
     def lane(self) -> str | None:
@@ -163,10 +171,6 @@ class Target:
             project=self.session.workspace.project,
             adopt=adopt,
         )
-
-    def with_last_scope(self, last: ReadScope | None) -> Target:
-        self.last_scope = last
-        return self
 
     async def reads(self, client: Any, prune: bool) -> ReadScope | None:
         """What a plan reads: everything when it prunes or the server is not crowded

@@ -11,10 +11,9 @@ thrown away and done again, so a slow resolution never plans against stale state
 
 What to read is not known before resolving, so the read ahead guesses: the last
 resolution's scope (flowfleet.read_scope), used only if it covers this one's. With
-no guess it reads everything, unless the server holds more than `READ_ALL_MAX`
-(flowfleet.read_scope)
-deployments (one count call): on a shared workspace that would cost far more than
-the project's own read, which then runs after resolving.
+no guess it reads everything, unless the server holds more than
+`read_scope.READ_ALL_MAX` deployments (one count call): on a shared workspace that
+would cost far more than the project's own read, which then runs after resolving.
 """
 
 from __future__ import annotations
