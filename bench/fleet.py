@@ -200,7 +200,9 @@ def prepare_server(server: BenchServer, runner: Runner) -> None:
     runner.run([str(runner.fleet.flowfleet), "pools", "--env", workspace_gen.ENV])
 
 
-def measure_tool(tool: str, fleet, server: BenchServer, runner: Runner, rep: int) -> list[dict]:
+def measure_tool(
+    tool: str, fleet, server: BenchServer, runner: Runner, rep: int, changes: bool = True
+) -> list[dict]:
     """One tool's sequence on an empty server: first deploy, no-op, plan, one change.
 
     The seed pins one image; flowfleet's default image tags are content-addressed,
@@ -208,7 +210,8 @@ def measure_tool(tool: str, fleet, server: BenchServer, runner: Runner, rep: int
     On odd repetitions flowfleet runs the whole sequence with `IMAGE_TAG` pinned, as
     the seed has it, and its one-change rows are named "(pinned tag)". flowfleet
     makes two one-cron edits per repetition (each one deployment's change), because
-    they take seconds; the seed's take minutes, so it makes one.
+    they take seconds; the seed's take minutes, so it makes one. `changes=False`
+    stops after the no-op rows (`--no-changes`), for the long PostgreSQL runs.
     """
     rows = []
 
@@ -262,6 +265,8 @@ def measure_tool(tool: str, fleet, server: BenchServer, runner: Runner, rep: int
     record("no-op redeploy", extra_env=env)
     if tool == "flowfleet":
         record("plan (no change)", "plan", extra_env=env)
+    if not changes:
+        return rows
     edits = workspace_gen.CHANGED_CRONS if tool == "flowfleet" else workspace_gen.CHANGED_CRONS[:1]
     for to in edits:
         with one_change(fleet, to):
@@ -469,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count-size", type=int, default=100, help="deployments (0: skip)")
     parser.add_argument("--tools", default="flowfleet,seed")
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument(
+        "--no-changes", action="store_true", help="first deploy, no-op and plan only"
+    )
     parser.add_argument("--no-imports", action="store_true")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/...)")
     parser.add_argument("--no-report", action="store_true", help="do not write docs/")
@@ -542,7 +550,16 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"size {size}: rep {rep + 1}/{reps[size]} ({' then '.join(order)})")
                     for tool in order:
                         rows.extend(
-                            guarded(results, measure_tool, tool, fleet, server, runner, rep)
+                            guarded(
+                                results,
+                                measure_tool,
+                                tool,
+                                fleet,
+                                server,
+                                runner,
+                                rep,
+                                not args.no_changes,
+                            )
                         )
                         save()
                     if not args.no_floor:
