@@ -213,24 +213,42 @@ async def read_server_state(
     return state
 
 
+# Offset pages are only as stable as their sort. Prefect sorts deployments and
+# automations by name unless told otherwise, and names repeat (every flow may have a
+# `nightly`). PostgreSQL returns rows that tie in any order, so name-sorted pages
+# skipped some deployments and repeated others: at 1,000 deployments a no-op redeploy
+# re-created one, and tests/test_paging.py missed 5 of 80 with pages of 7. A creation
+# time ties only within a microsecond, and newest-first means a row another project
+# creates mid-read repeats one (dropped by id) instead of hiding one. Flows, work
+# pools and block documents sort by keys that are unique.
+SORTS = {
+    "/deployments/filter": "CREATED_DESC",
+    "/automations/filter": "CREATED_DESC",
+    "/block_documents/filter": "BLOCK_TYPE_AND_NAME_ASC",
+}
+
+
 async def _read_all(
     client: Any, path: str, filters: Iterable[dict[str, Any]] = ({},)
 ) -> list[dict[str, Any]]:
-    """Every row of `path`, paged, for each filter body (by default one unfiltered read)."""
-    rows: list[dict[str, Any]] = []
+    """Every row of `path`, paged, for each filter body (by default one unfiltered read),
+    each row once."""
+    rows: dict[str, dict[str, Any]] = {}
+    sort = {"sort": SORTS[path]} if path in SORTS else {}
     for body in filters:
         offset = 0
         while True:
             response = await client.request(
-                "POST", path, json={**body, "limit": PAGE_SIZE, "offset": offset}
+                "POST", path, json={**body, **sort, "limit": PAGE_SIZE, "offset": offset}
             )
             response.raise_for_status()
             page = response.json()
-            rows.extend(page)
+            for row in page:
+                rows.setdefault(str(row.get("id", len(rows))), row)
             offset += len(page)
             if len(page) < PAGE_SIZE:
                 break
-    return rows
+    return list(rows.values())
 
 
 async def read_state(client: Any, api_url: str, scope: ReadScope | None = None) -> ServerState:
