@@ -32,7 +32,10 @@ import sys
 import sysconfig
 import threading
 from collections.abc import Iterable
+from importlib.machinery import PathFinder
 from pathlib import Path
+
+from flowfleet import path_index
 
 _ORIGINAL_IMPORT = builtins.__import__
 _ORIGINAL_IMPORT_MODULE = importlib.import_module
@@ -174,7 +177,11 @@ def locate(top: str) -> str | None:
     if top not in _located:
         origin = None
         for finder in sys.meta_path:
+            if finder is path_index.IndexedFinder:
+                continue  # it stands for PathFinder, asked below through the index
             find = getattr(finder, "find_spec", None)
+            if finder is PathFinder:  # the same answer, without probing every entry
+                find = path_index.current().find_spec
             try:
                 spec = find(top, None) if find else None
             except Exception:
@@ -191,6 +198,7 @@ def locate(top: str) -> str | None:
 def forget_located() -> None:
     """Find top-level names afresh (a test changed `sys.path` or wrote a module)."""
     _located.clear()
+    path_index.forget()
     importlib.invalidate_caches()
 
 
@@ -236,8 +244,11 @@ def source_folders(top: str) -> list[Path]:
     return [Path(p) for p in getattr(module, "__path__", None) or []]
 
 
-def walk(folder: Path, skip: frozenset[str] = frozenset({"__pycache__"})) -> list[str]:
-    """`relative-path sha256` of every file under `folder`, sorted, no bytecode."""
+def walk(
+    folder: Path, skip: frozenset[str] = frozenset({"__pycache__"}), hash_file=digest
+) -> list[str]:
+    """`relative-path sha256` of every file under `folder`, sorted, no bytecode
+    (`hash_file`: a reader that remembers what it read, such as `WorkingTree.sha256`)."""
     lines = []
     visited: set[str] = set()
     for current, dirs, names in os.walk(folder, followlinks=True):
@@ -251,5 +262,5 @@ def walk(folder: Path, skip: frozenset[str] = frozenset({"__pycache__"})) -> lis
             if name.endswith((".pyc", ".pyo")):
                 continue
             path = os.path.join(current, name)
-            lines.append(f"{os.path.relpath(path, folder)} {digest(path)}")
+            lines.append(f"{os.path.relpath(path, folder)} {hash_file(path)}")
     return lines
