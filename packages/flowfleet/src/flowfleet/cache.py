@@ -33,6 +33,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 
+from pydantic_core import from_json
+
 import flowfleet
 from flowfleet import imports, read_scope
 from flowfleet.desired import DesiredDeployment
@@ -106,6 +108,7 @@ class ResolveCache:
         self._image_tags = image_tags if image_tags is not None else {}  # lazy: not read here
         self._git = git or GitSource(workspace, environment)
         self._keys: dict[str, str | None] = {}
+        self._hash_file = workspace.tree.sha256  # one read per file, shared with image tags
         self._shared = self._shared_key(
             branch, plugin_versions, plugin_modules, list(known_environments)
         )
@@ -136,7 +139,7 @@ class ResolveCache:
             "root_files": [imports.digest(str(root / p)) for p in ("uv.lock", _DOCKERFILE)],
             "flowfleet": imports.walk(Path(flowfleet.__file__).parent),
             "members": {
-                name: [m.path, imports.walk(root / m.path, MEMBER_SKIP)]
+                name: [m.path, imports.walk(root / m.path, MEMBER_SKIP, self._hash_file)]
                 for name, m in sorted(self._workspace.members.items())
                 if name not in flow_members  # the core, plugins and libraries shape every package
             },
@@ -154,15 +157,20 @@ class ResolveCache:
         if top is None:
             return None
         member = self._workspace.member(package)
+        member_folder = (self._workspace.root / member.path).resolve() if member else None
         parts: dict[str, object] = {
             "shared": self._shared,
             "package": package,
             "module": top,
-            "sources": {str(f): imports.walk(f) for f in imports.source_folders(top)},
+            "sources": {  # a source folder inside the member's is hashed with it, once
+                str(f): imports.walk(f, hash_file=self._hash_file)
+                for f in imports.source_folders(top)
+                if member_folder is None or not f.resolve().is_relative_to(member_folder)
+            },
         }
         if member is not None:
             parts["member"] = [member.path, member.options, member.dependencies]
-            parts["member_files"] = imports.walk(self._workspace.root / member.path, MEMBER_SKIP)
+            parts["member_files"] = imports.walk(member_folder, MEMBER_SKIP, self._hash_file)
         try:  # git storage: the pin is a commit, which no file content tells
             if package_storage(self._workspace, self._environment, package) == "git":
                 parts["git"] = [self._git.repository, self._git.commit(package)]
@@ -179,7 +187,7 @@ class ResolveCache:
         for package in package_names:
             key = self.key(package)  # also for a miss: what it is stored under if it resolves
             try:
-                data = json.loads(self._file(package).read_text())
+                data = from_json(self._file(package).read_bytes())  # pydantic's: 1.5x json
             except (OSError, ValueError):
                 continue
             if key is None or data.get("key") != key or not self._still_valid(package, data):

@@ -8,9 +8,11 @@ This module is the only one that lists the workspace's files.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +33,9 @@ _SKIP_DIRS = {
     "dist",
 }
 _SKIP_SUFFIXES = (".pyc", ".pyo")
+# A file changed this recently may change again without its stat showing it (a coarse
+# mtime clock): git calls it racy and reads it again, and so does WorkingTree.
+_RACY_NS = 2_000_000_000
 
 
 def _skipped(path: str) -> bool:
@@ -74,9 +79,12 @@ class Tree:
     def under(self, folder: str) -> dict[str, str]:
         """Path -> blob id for every file under `folder`."""
         prefix = folder.rstrip("/") + "/" if folder not in ("", ".") else ""
+        paths = self.paths  # sorted: the folder's files are one run, found by bisection
         found = {}
-        for path in self.paths:
-            if path.startswith(prefix) and (blob := self.blob(path)) is not None:
+        for path in paths[bisect.bisect_left(paths, prefix) :]:
+            if not path.startswith(prefix):
+                break
+            if (blob := self.blob(path)) is not None:
                 found[path] = blob
         return found
 
@@ -84,11 +92,14 @@ class Tree:
 class WorkingTree(Tree):
     """The files on disk: git-tracked and untracked-but-not-ignored, or every file.
 
-    Only the files asked for are read and hashed.
+    Only the files asked for are read and hashed, each once while its stat holds: the
+    image tags (git blob ids) and the resolution cache's keys (sha256, `sha256`) read
+    the same files, and reading 10,000 twice cost 0.5 s of a warm `validate`.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._hashes: dict[str, tuple[tuple[int, int, int], tuple[str, str]]] = {}
 
     @cached_property
     def paths(self) -> list[str]:
@@ -106,8 +117,35 @@ class WorkingTree(Tree):
                 yield Path(folder, name).relative_to(self.root).as_posix()
 
     def blob(self, path: str) -> str | None:
-        content = self.read(path)
-        return None if content is None else blob_id(content)  # None: tracked, deleted on disk
+        full = self.root / path
+        if full.is_symlink():
+            return blob_id(os.readlink(full).encode())
+        found = self._hashed(str(full))
+        if isinstance(found, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+            return None  # tracked, deleted on disk
+        if isinstance(found, OSError):
+            raise found
+        return found[1]
+
+    def sha256(self, full: str) -> str:
+        """sha256 of the file at `full` (any path, symlinks followed); "-" when unreadable."""
+        found = self._hashed(full)
+        return "-" if isinstance(found, OSError) else found[0]
+
+    def _hashed(self, full: str) -> tuple[str, str] | OSError:
+        """(sha256, blob id), read again only when the file's stat changed, as git does."""
+        try:
+            stat = os.stat(full)
+            seen = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            racy = time.time_ns() - stat.st_mtime_ns < _RACY_NS  # an edit in the same tick
+            if (kept := self._hashes.get(full)) and kept[0] == seen and not racy:
+                return kept[1]
+            content = Path(full).read_bytes()
+        except OSError as exc:
+            return exc
+        found = (hashlib.sha256(content).hexdigest(), blob_id(content))
+        self._hashes[full] = (seen, found)
+        return found
 
     def read(self, path: str) -> bytes | None:
         full = self.root / path

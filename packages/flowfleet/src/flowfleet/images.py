@@ -52,9 +52,10 @@ class ImageInputs:
         return f"{name}:{tag or self.tag}"
 
 
-def compute(tree: Tree) -> dict[str, ImageInputs]:
-    """The content-addressed tag of every flow package in `tree`."""
-    members = find_members(tree)
+def compute(tree: Tree, members: Mapping[str, Member] | None = None) -> dict[str, ImageInputs]:
+    """The content-addressed tag of every flow package in `tree` (whose `members` the
+    caller may already hold: parsing 500 members' pyproject files twice cost 0.2 s)."""
+    members = find_members(tree) if members is None else members
     lock = Lock((tree.read(LOCK_FILE) or b"").decode())
     recipe = tree.blob(DOCKERFILE) or "-"
     result = {}
@@ -69,8 +70,7 @@ def compute(tree: Tree) -> dict[str, ImageInputs]:
             for path, blob in sorted(tree.under(members[member].path).items()):
                 digest.update(f"file {path} {blob}\n".encode())
         locked = lock.closure(name)
-        for entry in locked:
-            digest.update(f"lock {entry}\n".encode())
+        digest.update("".join(f"lock {entry}\n" for entry in locked).encode())  # one call
         result[name] = ImageInputs(
             package, digest.hexdigest()[:TAG_LENGTH], tuple(closure), len(locked)
         )
@@ -84,7 +84,7 @@ def override_tag(explicit: str | None = None) -> str | None:
 
 def image_tags(workspace: Workspace, override: str | None = None) -> dict[str, str]:
     """Package -> tag for every flow package in the working tree; an override wins."""
-    images = compute(workspace.tree)
+    images = compute(workspace.tree, workspace.members)
     tag = override_tag(override)
     return {name: tag or inputs.tag for name, inputs in images.items()}
 

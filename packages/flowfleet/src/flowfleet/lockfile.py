@@ -27,6 +27,7 @@ class Lock:
 
     def __init__(self, text: str) -> None:
         self.entries: dict[str, list[dict[str, Any]]] = {}
+        self._reached: dict[tuple[int, tuple[str, ...]], frozenset[str]] = {}
         for block in _PACKAGE_HEADER.split(text)[1:]:
             try:
                 entry = tomllib.loads("[[package]]\n" + _ARTIFACTS.sub("", block))["package"][0]
@@ -46,19 +47,35 @@ class Lock:
     def closure(self, package: str) -> list[str]:
         """The text of every lock entry `package` reaches through its (non-dev) dependencies
         and the extras they ask for, sorted."""
-        seen: set[tuple[int, tuple[str, ...]]] = set()
         reached: set[str] = set()
-        todo = [(e, ()) for e in self.entries.get(normalise(package), [])]
-        while todo:
-            entry, extras = todo.pop()
-            if (id(entry), extras) in seen:
-                continue
-            seen.add((id(entry), extras))
+        for entry in self.entries.get(normalise(package), []):
             reached.add(entry["_text"])
-            deps = list(entry.get("dependencies", []))
-            for extra in extras:
-                deps.extend(entry.get("optional-dependencies", {}).get(extra, []))
-            for dep in deps:
-                for target in self._targets(dep):
-                    todo.append((target, tuple(sorted(dep.get("extra", [])))))
+            for target, extras in self._edges(entry, ()):
+                reached |= self._reach(target, extras)
         return sorted(reached)
+
+    def _edges(self, entry: dict[str, Any], extras: tuple[str, ...]):
+        deps = list(entry.get("dependencies", []))
+        for extra in extras:
+            deps.extend(entry.get("optional-dependencies", {}).get(extra, []))
+        for dep in deps:
+            for target in self._targets(dep):
+                yield target, tuple(sorted(dep.get("extra", [])))
+
+    def _reach(self, start: dict[str, Any], extras: tuple[str, ...]) -> frozenset[str]:
+        """Every entry reachable from one dependency, kept: 500 flow packages share the
+        same few (flowfleet, prefect), whose walk is then done once, not 500 times."""
+        key = (id(start), extras)
+        if key not in self._reached:
+            seen: set[tuple[int, tuple[str, ...]]] = set()
+            reached: set[str] = set()
+            todo = [(start, extras)]
+            while todo:
+                entry, wanted = todo.pop()
+                if (id(entry), wanted) in seen:
+                    continue
+                seen.add((id(entry), wanted))
+                reached.add(entry["_text"])
+                todo.extend(self._edges(entry, wanted))
+            self._reached[key] = frozenset(reached)
+        return self._reached[key]

@@ -40,6 +40,7 @@ class Plugins:
     problems: list[Problem] = field(default_factory=list)
     # Plugins blocked by name, with their distribution: their packages must not look removed.
     disabled: dict[str, str | None] = field(default_factory=dict)
+    _registries: tuple[frozenset[int], list[Registry]] | None = field(default=None, repr=False)
 
     @property
     def hook(self) -> Any:
@@ -119,7 +120,18 @@ class Plugins:
         )
 
     def registries(self) -> list[Registry]:
-        """Every plugin's registries; a plugin whose hook raises becomes a problem."""
+        """Every plugin's registries; a plugin whose hook raises becomes a problem.
+
+        Kept until the set of registered plugins changes: `call_each` asks each plugin
+        through its own subset caller, which costs plugins squared (500 registries: a
+        million pluggy steps per call), and one command asks several times.
+        """
+        registered = frozenset(map(id, self.manager.get_plugins()))
+        if self._registries is None or self._registries[0] != registered:
+            self._registries = (registered, self._collect_registries())
+        return list(self._registries[1])
+
+    def _collect_registries(self) -> list[Registry]:
         seen: dict[int, Registry] = {}
         for plugin, result in self.call_each("flowfleet_registries"):
             if isinstance(result, Exception):

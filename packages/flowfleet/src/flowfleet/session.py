@@ -97,7 +97,9 @@ class Session:
                 resolutions.append(Resolution(environment, problems=list(exc.problems)))
                 continue
             resolution = resolve(self.fleet, facts, resolved=from_cache)
-            _remember_secrets(resolution.deployments)
+            # A cached package holds no secret (cache.holds_secrets keeps those out), so
+            # only the fresh ones teach the scrubber: 10,000 cached cost 0.4 s for nothing.
+            _remember_secrets([d for d in resolution.deployments if d.package not in reused])
             if cache := caches.get(environment.name):
                 cache.store(resolution, self.fleet)
                 self.from_cache, self._resolve_cache = set(reused), cache
