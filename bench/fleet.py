@@ -477,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-changes", action="store_true", help="first deploy, no-op and plan only"
     )
+    parser.add_argument(
+        "--services", choices=("on", "off"), default="on", help="the server's scheduler etc."
+    )
     parser.add_argument("--no-imports", action="store_true")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/...)")
     parser.add_argument("--no-report", action="store_true", help="do not write docs/")
@@ -499,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started.isoformat(timespec="seconds"),
         "flowfleet_commit": git_head(),
         "db": args.db,
+        "services": args.services,
         "machine": machine(),
         "tools": list(tools),
         "sizes": {},
@@ -530,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     for size, (packages, flows) in sorted(todo.items()):
         fleet = workspace_gen.generate(workdir / f"fleet-{size}", packages, flows, log=log)
         results["machine"]["prefect"] = prefect_version(fleet.python)
-        server = BenchServer(fleet.root / "state", args.db, log=log)
+        server = BenchServer(fleet.root / "state", args.db, log=log, services=args.services == "on")
         server.start()
         workspace_gen.write_env(fleet.root, server.api_url)
         runner = Runner(fleet, server.api_url)

@@ -324,7 +324,8 @@ def write(results: dict, source: Path, docs: Path = DOCS) -> Path:
         f"- {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory_gb']} GB memory, "
         f"{machine['platform']}",
         f"- Python {machine['python']}, Prefect {machine.get('prefect', '?')}, "
-        f"server database: {results['db']} (server started with its services on)",
+        f"server database: {results['db']} "
+        f"(server started with its services {results.get('services', 'on')})",
         "",
         "## What is measured",
         "",

@@ -20,9 +20,10 @@ from flowfleet.devserver import HOST, LocalServer, free_port, start_server
 class BenchServer:
     """One Prefect server for the whole run; `reset()` gives an empty database."""
 
-    def __init__(self, home: Path, db: str = "sqlite", log=print):
+    def __init__(self, home: Path, db: str = "sqlite", log=print, services: bool = True):
         self.home = home
         self.db = db
+        self.services = services  # off: no scheduler filling runs beside the writes
         self.log = log
         self.port = free_port()
         self.postgres = Postgres(home / "pg") if db == "postgres" else None
@@ -62,6 +63,7 @@ class BenchServer:
             self.home / "prefect",
             self.port,
             database_url=url,
+            services=self.services,
             timeout=180,
             settings={"PYTHONDONTWRITEBYTECODE": ""},  # empty means unset: keep .pyc files
         )
