@@ -7,7 +7,6 @@ sharing one Prefect server never touch each other's deployments.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from flowfleet.engine import Target
 from flowfleet.plugins import load_plugins
 from flowfleet.session import Session
 from flowfleet.workspace import Workspace
+from project_files import new_uid, server_environments, write_environments, write_workspace
 
 READS = ("/filter", "/health", "/count")
 
@@ -43,20 +43,12 @@ class WriteCounter:
 
 class DeployFleet:
     def __init__(self, root: Path, api_url: str):
-        self.uid = uuid.uuid4().hex[:8]
+        self.uid = new_uid()
         self.project = f"test-{self.uid}"
         self.api_url = api_url
         self.pool = f"proc-{self.uid}"
-        envs = root / "infra" / "environments"
-        envs.mkdir(parents=True)
-        (root / "pyproject.toml").write_text(
-            f'[tool.uv.workspace]\nmembers = []\n[tool.flowfleet]\nproject = "{self.project}"\n'
-        )
-        for env in ("test", "other"):
-            (envs / f"{env}.toml").write_text(
-                f'api_url = "{api_url}"\ndefault_infra = "worker"\n'
-                f'[pools]\nworker = "{self.pool}"\n'
-            )
+        write_workspace(root, self.project)
+        write_environments(root, server_environments(api_url, self.pool))
         self.workspace = Workspace(root, self.project)
         self.registry = Registry(package=__name__)
         self.registry.distribution = "team-flows"

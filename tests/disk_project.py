@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
+
+from project_files import new_uid, server_environments, write_environments, write_workspace
 
 GROUP = "flowfleet-disk-project"
 LAUNCHER = Path(__file__).with_name("cli_in_group.py")
@@ -37,24 +38,15 @@ class DiskProject:
         uid: str | None = None,
         extra: str = "",
     ):
-        self.uid = uid or uuid.uuid4().hex[:8]
+        self.uid = uid or new_uid()
         self.root = root
         self.api_url = api_url
         self.project = project or f"disk-{self.uid}"
         self.package = f"disk_{self.uid}_flows"
         self.pool = f"proc-{self.uid}"
         self.site = root / "site"
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "pyproject.toml").write_text(
-            f'[tool.uv.workspace]\nmembers = []\n[tool.flowfleet]\nproject = "{self.project}"\n'
-        )
-        envs = root / "infra" / "environments"
-        envs.mkdir(parents=True, exist_ok=True)
-        for env in ("test", "other"):
-            (envs / f"{env}.toml").write_text(
-                f'api_url = "{api_url}"\ndefault_infra = "worker"\n'
-                f'[pools]\nworker = "{self.pool}"\n'
-            )
+        write_workspace(root, self.project)
+        write_environments(root, server_environments(api_url, self.pool))
         pkg = self.site / self.package
         pkg.mkdir(parents=True, exist_ok=True)
         (pkg / "__init__.py").write_text(

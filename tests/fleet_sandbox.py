@@ -19,6 +19,7 @@ from flowfleet.plugins import load_plugins
 from flowfleet.registry import Registry
 from flowfleet.resolve import Resolution, resolve
 from flowfleet.workspace import Workspace
+from project_files import write_environments, write_workspace
 
 # The entry-point group the fake distributions use, so the installed packages stay out.
 GROUP = "flowfleet-sandbox"
@@ -62,13 +63,8 @@ class Sandbox:
         self.root = root
         self.src = root / "src"
         self.src.mkdir(parents=True)
-        (root / "pyproject.toml").write_text(
-            '[tool.uv.workspace]\nmembers = []\n\n[tool.flowfleet]\nproject = "sandbox"\n'
-        )
-        self.env_dir = root / "infra" / "environments"
-        self.env_dir.mkdir(parents=True)
-        for name, text in ENVIRONMENTS.items():
-            (self.env_dir / f"{name}.toml").write_text(text)
+        write_workspace(root, "sandbox")
+        self.env_dir = write_environments(root, ENVIRONMENTS)
         self.workspace = Workspace(root, "sandbox")
         self.plugins = load_plugins(entry_point_group=None)
         self._packages: set[str] = set()

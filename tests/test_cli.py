@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from project_files import write_environments
 
 # reads the workspace's own team packages, through the CLI in subprocesses
 pytestmark = [pytest.mark.workspace, pytest.mark.cli]
@@ -46,10 +47,7 @@ ACME_ENTRY_POINTS = "[flowfleet]\nacme = acme_flows:registry\nghost = ghost_flow
 def broken_workspace(root: Path) -> dict[str, str]:
     """Write the broken workspace; return the process environment that sees its package."""
     (root / "pyproject.toml").write_text("[tool.uv.workspace]\nmembers = []\n")
-    envs = root / "infra" / "environments"
-    envs.mkdir(parents=True)
-    for name, text in BROKEN_ENVIRONMENTS.items():
-        (envs / f"{name}.toml").write_text(text)
+    write_environments(root, BROKEN_ENVIRONMENTS)
     site = root / "site"
     (site / "acme_flows").mkdir(parents=True)
     (site / "acme_flows" / "__init__.py").write_text(ACME_INIT)
