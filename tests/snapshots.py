@@ -29,9 +29,11 @@ class Snapshot:
 
 
 def _all(client: httpx.Client, path: str) -> list[dict[str, Any]]:
+    # Never by name alone: PostgreSQL pages deployments that share a name in any order.
+    order = {"sort": "CREATED_DESC"} if path == "/deployments/filter" else {}
     rows: list[dict[str, Any]] = []
     while True:
-        response = client.post(path, json={"limit": 200, "offset": len(rows)})
+        response = client.post(path, json={**order, "limit": 200, "offset": len(rows)})
         response.raise_for_status()
         page = response.json()
         rows.extend(page)
