@@ -17,9 +17,11 @@ import httpx
 class Snapshot:
     flows: dict[str, str]  # flow name -> id
     flow_names: list[str]  # every flow name, duplicates kept
-    deployments: dict[str, str]  # "flow/name" -> the deployment's JSON, byte for byte
+    deployments: dict[str, str]  # "flow/name" -> its JSON, but for the READINESS fields
     full_names: list[str]  # every deployment's full name, duplicates kept
     pools: dict[str, str]  # pool name -> its JSON
+    # name (pools as "pool:<name>") -> (status, last_polled, updated), kept out of the JSON
+    stamps: dict[str, tuple[Any, ...]]
 
     def mine(self, uid: str) -> set[str]:
         return {name for name in self.deployments if uid in name.split("/")[0]}
@@ -51,12 +53,39 @@ def snapshot(api_url: str) -> Snapshot:
     return Snapshot(
         flows={row["name"]: row["id"] for row in flows},
         flow_names=[row["name"] for row in flows],
-        deployments={
-            n: json.dumps(d, sort_keys=True) for n, d in zip(full, deployments, strict=True)
-        },
+        deployments={n: _compared(d) for n, d in zip(full, deployments, strict=True)},
         full_names=full,
-        pools={p["name"]: json.dumps(p, sort_keys=True) for p in pools},
+        pools={p["name"]: _compared(p) for p in pools},
+        stamps={n: _stamp(d) for n, d in zip(full, deployments, strict=True)}
+        | {f"pool:{p['name']}": _stamp(p) for p in pools},
     )
+
+
+# The server changes these on its own: a worker's poll sets `last_polled` and `status`,
+# and Prefect's foreman service marks deployments and pools NOT_READY a minute after the
+# last poll, which moves `updated` too. A test that ran a worker earlier on the same
+# server so made a later "nothing changed" test fail (seen once, under load 5).
+# `touched_by_a_client` still catches an `updated` that moved without them.
+READINESS = ("status", "last_polled", "updated")
+
+
+def _compared(row: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in row.items() if k not in READINESS}, sort_keys=True)
+
+
+def _stamp(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row.get(k) for k in READINESS)
+
+
+def touched_by_a_client(before: Snapshot, after: Snapshot) -> list[str]:
+    """Rows whose `updated` moved while their readiness did not: a write, not the foreman."""
+    return [
+        name
+        for name, stamp in after.stamps.items()
+        if name in before.stamps
+        and stamp[2] != before.stamps[name][2]
+        and stamp[:2] == before.stamps[name][:2]
+    ]
 
 
 def create_pool(api_url: str, name: str, kind: str = "process") -> None:

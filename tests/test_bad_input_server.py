@@ -30,7 +30,7 @@ from flowfleet import engine
 from flowfleet.engine import Target
 from flowfleet.problems import FlowfleetError
 from flowfleet.session import Session
-from snapshots import Snapshot, create_pool, snapshot
+from snapshots import Snapshot, create_pool, snapshot, touched_by_a_client
 
 pytestmark = pytest.mark.server
 
@@ -63,6 +63,7 @@ def same(before: Snapshot, after: Snapshot) -> None:
     assert after.flows == before.flows, "flows changed"
     assert after.deployments == before.deployments, "deployments changed"
     assert after.pools == before.pools, "work pools changed"
+    assert touched_by_a_client(before, after) == [], "written without a change"
 
 
 def deploy_lines(sb: Sandbox, env: str) -> list[str]:
