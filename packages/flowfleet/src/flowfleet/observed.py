@@ -244,7 +244,7 @@ async def _read_all(
             response.raise_for_status()
             page = response.json()
             for row in page:
-                rows.setdefault(str(row.get("id", len(rows))), row)
+                rows.setdefault(str(row["id"]), row)
             offset += len(page)
             if len(page) < PAGE_SIZE:
                 break

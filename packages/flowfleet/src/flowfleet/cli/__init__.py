@@ -23,7 +23,7 @@ app = typer.Typer(
 # Each module adds its commands to `app` when imported. A command imports only its
 # own modules: all of them cost 0.55 s a process (the importer's libcst alone 0.18 s),
 # paid by every `plan` in CI. Help and unknown names import them all.
-# tests/test_cli.py checks this map against what each module registers.
+# tests/test_cli_commands.py checks this map against what each module registers.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "list": ("inspect",),
     "validate": ("inspect",),
