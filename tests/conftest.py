@@ -14,6 +14,7 @@ import pytest
 
 from fleet_sandbox import Sandbox
 from flowfleet.devserver import LocalServer, start_server
+from server_kinds import sqlite_template
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["server_kinds"]  # PostgreSQL, basic-auth and Cloud-shaped servers
@@ -29,6 +30,7 @@ def own_server(
     server = start_server(
         tmp_path_factory.mktemp(name),
         timeout=float(os.environ.get("FLOWFLEET_TEST_SERVER_TIMEOUT", "300")),
+        sqlite_template=sqlite_template(tmp_path_factory),
         **settings,
     )
     try:
@@ -46,6 +48,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSe
         settings={"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "3"},
         # A shared, loaded machine can need more than the default 90 s to migrate.
         timeout=float(os.environ.get("FLOWFLEET_TEST_SERVER_TIMEOUT", "300")),
+        sqlite_template=sqlite_template(tmp_path_factory),
     )
     try:
         yield server

@@ -18,6 +18,7 @@ from flowfleet import engine
 from flowfleet.client import ApiClient, send_write
 from flowfleet.devserver import LocalServer, start_server
 from misbehaving import Proxy
+from server_kinds import sqlite_template
 
 pytestmark = pytest.mark.server
 
@@ -33,6 +34,7 @@ def csrf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServe
             "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
             "PREFECT_SERVER_CSRF_TOKEN_EXPIRATION": f"PT{TOKEN_SECONDS}S",
         },
+        sqlite_template=sqlite_template(tmp_path_factory),
     )
     try:
         yield server

@@ -21,7 +21,7 @@ import pytest
 from disk_project import DiskProject, error_lines
 from flowfleet.devserver import LocalServer, free_port, start_server
 from misbehaving import Proxy
-from server_kinds import START_TIMEOUT
+from server_kinds import START_TIMEOUT, sqlite_template
 from snapshots import create_pool, hand_made, snapshot
 
 pytestmark = pytest.mark.server
@@ -32,11 +32,15 @@ FLOWS, PER_FLOW = 12, 5  # 60 deployments
 class KillableServer:
     """A server this module started, killed with SIGKILL and restarted on the same DB."""
 
-    def __init__(self, home: Path, database_url: str | None = None):
+    def __init__(self, home: Path, database_url: str | None, sqlite_template: Path):
         self.home = home
         self.database_url = database_url
         self.server: LocalServer = start_server(
-            home, services=False, database_url=database_url, timeout=START_TIMEOUT
+            home,
+            services=False,
+            database_url=database_url,
+            timeout=START_TIMEOUT,
+            sqlite_template=sqlite_template,
         )
         self.kills = 0
 
@@ -74,7 +78,9 @@ def killable(
     if getattr(request, "param", "sqlite") == "postgresql":
         cluster = request.getfixturevalue("postgres_cluster")
         database_url = cluster.create_database(f"faults_{uuid.uuid4().hex[:8]}")
-    server = KillableServer(tmp_path_factory.mktemp("fault-server"), database_url)
+    server = KillableServer(
+        tmp_path_factory.mktemp("fault-server"), database_url, sqlite_template(tmp_path_factory)
+    )
     try:
         yield server
     finally:

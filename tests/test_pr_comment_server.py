@@ -24,6 +24,7 @@ from prefect.client.schemas.actions import DeploymentUpdate
 from conftest import ROOT, run_cli
 from flowfleet.branches import deployment_name
 from flowfleet.devserver import LocalServer, start_server
+from server_kinds import sqlite_template
 
 pytestmark = pytest.mark.server
 
@@ -43,7 +44,10 @@ def pr_comment_script():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     started = start_server(
-        tmp_path_factory.mktemp("pr-comment-server"), services=False, timeout=300
+        tmp_path_factory.mktemp("pr-comment-server"),
+        services=False,
+        timeout=300,
+        sqlite_template=sqlite_template(tmp_path_factory),
     )
     try:
         yield started

@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, run_cli
 from disk_project import LAUNCHER, DiskProject, error_lines
 from flowfleet.devserver import LocalServer, free_port, start_server
-from server_kinds import AUTH_STRING, START_TIMEOUT, CloudGateway
+from server_kinds import AUTH_STRING, START_TIMEOUT, CloudGateway, sqlite_template
 from snapshots import snapshot
 
 pytestmark = pytest.mark.server
@@ -78,7 +78,10 @@ def snapshot_with_auth(api_url: str) -> set[str]:
 def cloud_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """The real server behind the gateway: its own, so the example fleet meets nothing."""
     server = start_server(
-        tmp_path_factory.mktemp("cloud-upstream"), services=False, timeout=START_TIMEOUT
+        tmp_path_factory.mktemp("cloud-upstream"),
+        services=False,
+        timeout=START_TIMEOUT,
+        sqlite_template=sqlite_template(tmp_path_factory),
     )
     try:
         yield server

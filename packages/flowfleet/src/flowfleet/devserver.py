@@ -7,7 +7,9 @@ its SQLite database (or the PostgreSQL URL given) never touches the user's profi
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -84,6 +86,33 @@ def server_environment(
     return env
 
 
+def migrated_sqlite(path: Path, timeout: float = 300) -> Path:
+    """An empty SQLite database at Prefect's current schema, made once at `path`.
+
+    A server started on a copy skips Prefect's migrations: on this project's 2-core
+    machine, 6 s of CPU to healthy instead of 11.5 s. Processes sharing `path` (test
+    workers) take turns under a file lock, so it is made once.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            partial = path.with_name(path.name + ".partial")
+            partial.unlink(missing_ok=True)
+            env = server_environment(
+                path.parent / "template-home", f"sqlite+aiosqlite:///{partial}"
+            )
+            subprocess.run(
+                [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=timeout,
+            )
+            os.replace(partial, path)
+    return path
+
+
 class ServerStartError(RuntimeError):
     """The server exited or never became healthy; `log_path` holds its output."""
 
@@ -102,10 +131,21 @@ def start_server(
     ui: bool = False,
     settings: dict[str, str] | None = None,
     timeout: float = 90,
+    sqlite_template: Path | None = None,
 ) -> LocalServer:
-    """Start a server and wait until `/api/health` answers; raise with the log tail if not."""
+    """Start a server and wait until `/api/health` answers; raise with the log tail if not.
+
+    `sqlite_template` (from `migrated_sqlite`) seeds a new SQLite database, so the
+    server starts without running Prefect's migrations.
+    """
     server = launch_server(
-        home, port, database_url=database_url, services=services, ui=ui, settings=settings
+        home,
+        port,
+        database_url=database_url,
+        services=services,
+        ui=ui,
+        settings=settings,
+        sqlite_template=sqlite_template,
     )
     wait_until_healthy(server, timeout)
     return server
@@ -119,9 +159,13 @@ def launch_server(
     services: bool = True,
     ui: bool = False,
     settings: dict[str, str] | None = None,
+    sqlite_template: Path | None = None,
 ) -> LocalServer:
     """Start `prefect server start` in its own session (process group) without waiting."""
     home.mkdir(parents=True, exist_ok=True)
+    database = home / "prefect.db"
+    if sqlite_template and database_url is None and not database.exists():
+        shutil.copyfile(sqlite_template, database)  # a restart keeps its own database
     server = LocalServer(port or free_port(), home)
     command = [
         sys.executable,
