@@ -14,7 +14,7 @@ import pytest
 
 from fleet_sandbox import Sandbox
 from flowfleet.devserver import LocalServer, start_server
-from server_kinds import sqlite_template
+from sqlite_template import sqlite_template
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["server_kinds"]  # PostgreSQL, basic-auth and Cloud-shaped servers

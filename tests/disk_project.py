@@ -91,10 +91,7 @@ class DiskProject:
             PYTHONPATH=str(self.site),
             FLOWFLEET_ROOT=str(self.root),
             FLOWFLEET_BRANCH="main",
-            # The import cache on, as users run: a run after one that imported the same
-            # flows skips `import prefect` (about 1 s of a 1.7 s process on 2 cores).
-            FLOWFLEET_NO_CACHE="",
-            FLOWFLEET_CACHE_DIR=str(self.root / ".state" / "cache"),
+            FLOWFLEET_NO_CACHE="1",
             PREFECT_HOME=str(self.root / "prefect-home"),
             PREFECT_API_URL=self.api_url,
             PREFECT_CLIENT_MAX_RETRIES="1",

@@ -16,7 +16,6 @@ Registered from conftest.py (`pytest_plugins`).
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import tempfile
 import threading
@@ -29,21 +28,12 @@ from pathlib import Path
 import pytest
 
 from flowfleet.devpostgres import Postgres
-from flowfleet.devserver import HOST, LocalServer, free_port, migrated_sqlite, start_server
+from flowfleet.devserver import HOST, LocalServer, free_port, start_server
+from sqlite_template import sqlite_template
 
 AUTH_STRING = "admin:s3cret-pass"
 START_TIMEOUT = 240  # seconds: a fresh server's migrations took 99 s on the shared 2 cores
 BOTH_DATABASES = pytest.mark.parametrize("db_server", ["sqlite", "postgresql"], indirect=True)
-
-
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run's migrated empty SQLite database, made once and shared by the xdist
-    workers (their temporary folders share a parent): every SQLite server the suite
-    starts copies it instead of migrating a database of its own."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
-    return migrated_sqlite(base / "sqlite-template" / "prefect.db", timeout=START_TIMEOUT)
 
 
 @pytest.fixture(scope="session")

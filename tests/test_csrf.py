@@ -18,7 +18,7 @@ from flowfleet import engine
 from flowfleet.client import ApiClient, send_write
 from flowfleet.devserver import LocalServer, start_server
 from misbehaving import Proxy
-from server_kinds import sqlite_template
+from sqlite_template import sqlite_template
 
 pytestmark = pytest.mark.server
 

@@ -21,8 +21,9 @@ import pytest
 from disk_project import DiskProject, error_lines
 from flowfleet.devserver import LocalServer, free_port, start_server
 from misbehaving import Proxy
-from server_kinds import START_TIMEOUT, sqlite_template
+from server_kinds import START_TIMEOUT
 from snapshots import create_pool, hand_made, snapshot
+from sqlite_template import sqlite_template
 
 pytestmark = pytest.mark.server
 

@@ -24,7 +24,7 @@ from prefect.client.schemas.actions import DeploymentUpdate
 from conftest import ROOT, run_cli
 from flowfleet.branches import deployment_name
 from flowfleet.devserver import LocalServer, start_server
-from server_kinds import sqlite_template
+from sqlite_template import sqlite_template
 
 pytestmark = pytest.mark.server
 

@@ -19,8 +19,9 @@ import pytest
 from conftest import ROOT, run_cli
 from disk_project import LAUNCHER, DiskProject, error_lines
 from flowfleet.devserver import LocalServer, free_port, start_server
-from server_kinds import AUTH_STRING, START_TIMEOUT, CloudGateway, sqlite_template
+from server_kinds import AUTH_STRING, START_TIMEOUT, CloudGateway
 from snapshots import snapshot
+from sqlite_template import sqlite_template
 
 pytestmark = pytest.mark.server
 
