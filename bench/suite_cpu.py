@@ -24,7 +24,7 @@ KINDS = (  # first match wins: (kind, any of these in the command line)
     ("Prefect server", ("server start",)),
     ("Prefect worker", ("worker start",)),
     ("flow run", ("prefect.runner", "prefect.engine", "prefect.flow_engine")),
-    ("flowfleet CLI", ("-m flowfleet", "bin/flowfleet", "cli_in_group.py")),
+    ("flowfleet CLI", ("-m flowfleet", "bin/flowfleet", "cli_in_group.py", "cli_zygote.py")),
     ("pytest worker", ("exec(eval(sys.stdin.readline()))", "-m pytest", "bin/pytest")),
     ("PostgreSQL", ("postgres",)),
     ("uv", ("uv ", "/uv")),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import cli_zygote
 from fleet_sandbox import Sandbox
 from flowfleet.devserver import LocalServer, start_server
 from sqlite_template import sqlite_template
@@ -75,16 +75,10 @@ def run_cli(
     input: str | None = None,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `flowfleet ARGS` in a subprocess, as a user would, and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "flowfleet", *args],
-        env=env,
-        cwd=cwd,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run `flowfleet ARGS` in a process of its own, as a user would, and capture its output
+    (forked from a warm interpreter: tests/cli_zygote.py)."""
+    argv = ["-m", "flowfleet", *args]
+    return cli_zygote.run(argv, env=env, cwd=cwd, input=input, timeout=timeout)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import cli_zygote
 from project_files import new_uid, server_environments, write_environments, write_workspace
 
 GROUP = "flowfleet-disk-project"
@@ -104,13 +105,8 @@ class DiskProject:
     def run(
         self, *args: str, timeout: float = 180, **extra: str | None
     ) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(LAUNCHER), GROUP, *args],
-            env=self.env(**extra),
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+        return cli_zygote.run(
+            [str(LAUNCHER), GROUP, *args], env=self.env(**extra), cwd=self.root, timeout=timeout
         )
 
     def popen(self, *args: str, **extra: str | None) -> subprocess.Popen:

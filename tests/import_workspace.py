@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+import cli_zygote
 
 PROJECT = Path(__file__).with_name("import_project")
 LAUNCHER = Path(__file__).with_name("cli_in_group.py")
@@ -118,11 +119,6 @@ class ImportWorkspace:
 
     def run(self, *args: str, cwd: Path | None = None, **extra: str) -> subprocess.CompletedProcess:
         """`flowfleet ARGS`, as a user runs it, loading only this workspace's packages."""
-        return subprocess.run(
-            [sys.executable, str(LAUNCHER), GROUP, *args],
-            env=self.env(**extra),
-            cwd=cwd or self.root,
-            capture_output=True,
-            text=True,
-            timeout=300,
+        return cli_zygote.run(
+            [str(LAUNCHER), GROUP, *args], env=self.env(**extra), cwd=cwd or self.root
         )

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import cli_zygote
 from conftest import ROOT, run_cli
 from disk_project import LAUNCHER, DiskProject, error_lines
 from flowfleet.devserver import LocalServer, free_port, start_server
@@ -164,13 +164,8 @@ def run_without_exports(project: DiskProject, *args: str) -> subprocess.Complete
     """The CLI with no PREFECT_API_URL exported: only files and the profile can decide."""
     env = project.env()
     env.pop("PREFECT_API_URL")
-    return subprocess.run(
-        [sys.executable, str(LAUNCHER), "flowfleet-disk-project", *args],
-        env=env,
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    return cli_zygote.run(
+        [str(LAUNCHER), "flowfleet-disk-project", *args], env=env, cwd=project.root, timeout=180
     )
 
 
