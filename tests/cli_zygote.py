@@ -28,7 +28,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 # Imported once in the zygote: heavy, and read no environment at import that the child
 # does not refresh. flowfleet is not here: it is the code under test.
@@ -88,7 +90,7 @@ class Zygote:
 
     def connect(self, timeout: float) -> socket.socket:
         """The zygote listens once its imports are done; wait for that."""
-        deadline = timeout
+        deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 log = (self.folder / "zygote.log").read_text()
@@ -99,10 +101,9 @@ class Zygote:
                 return conn
             except (FileNotFoundError, ConnectionRefusedError):
                 conn.close()
-                if deadline <= 0:
+                if time.monotonic() > deadline:
                     raise
-                deadline -= 0.05
-                threading.Event().wait(0.05)
+                time.sleep(0.05)
 
     def run(
         self,
@@ -142,26 +143,13 @@ class Zygote:
             )
 
 
-def run(
-    argv: list[str],
-    *,
-    env: dict[str, str] | None = None,
-    cwd: Path | str,
-    input: str | None = None,
-    timeout: float = 300,
-) -> subprocess.CompletedProcess[str]:
-    """`subprocess.run([sys.executable, *argv], capture_output=True, text=True, ...)`."""
+def run(argv: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run([sys.executable, *argv], capture_output=True, text=True, **options)`,
+    for the options `Zygote.run` takes: `cwd`, `env`, `input` and `timeout`."""
     if os.environ.get("FLOWFLEET_TEST_FORK", "1") == "0":
-        return subprocess.run(
-            [sys.executable, *argv],
-            env=env,
-            cwd=cwd,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    return Zygote.get().run(argv, env=env, cwd=cwd, input=input, timeout=timeout)
+        options.setdefault("timeout", 300)
+        return subprocess.run([sys.executable, *argv], capture_output=True, text=True, **options)
+    return Zygote.get().run(argv, **options)
 
 
 def _read(path: Path) -> str:
