@@ -139,3 +139,45 @@ def test_contributions_are_asked_through_the_manager(sandbox: Sandbox) -> None:
     registry = sandbox.package("acme_flows", {})
     assert sandbox.plugins.contributions("acme_flows") == ([], ["acme_flows"])
     assert registry in sandbox.plugins.registries()
+
+
+class Shelf:
+    """A plugin that contributes no registry, or raises when asked for them."""
+
+    def __init__(self, fail: bool):
+        self.fail = fail
+
+    @hookimpl
+    def flowfleet_registries(self):
+        if self.fail:
+            raise RuntimeError("catalogue offline")
+        return None
+
+
+def test_registries_come_in_pluggys_order_and_a_raising_plugin_is_named(
+    sandbox: Sandbox,
+) -> None:
+    """One pluggy call when nobody raises, one plugin at a time when somebody does: the same
+    registries in the same order either way."""
+    for name in ("alpha_flows", "beta_flows", "gamma_flows"):
+        sandbox.package(name, {})
+    sandbox.register(Shelf(fail=False), "empty-shelf")
+    try:
+        in_one_call = [r.package for r in sandbox.plugins.registries()]
+        one_at_a_time = [
+            registry.package
+            for _, result in sandbox.plugins.call_each("flowfleet_registries")
+            for registry in result or []
+        ]
+        assert in_one_call == one_at_a_time
+        assert {"alpha_flows", "beta_flows", "gamma_flows"} <= set(in_one_call)
+        sandbox.register(Shelf(fail=True), "shelf")
+        try:
+            after_a_raise = [r.package for r in sandbox.plugins.registries()]
+            problems = [str(p) for p in sandbox.plugins.problems]
+        finally:
+            sandbox.plugins.unregister("shelf")
+    finally:
+        sandbox.plugins.unregister("empty-shelf")
+    assert after_a_raise == in_one_call
+    assert any("plugin 'shelf' raised in flowfleet_registries" in p for p in problems)
