@@ -61,7 +61,10 @@ class Zygote:
     _instance: Zygote | None = None
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="ffz-"))
+        # A unix socket's path holds at most 107 bytes: a long TMPDIR would not fit.
+        scratch = tempfile.gettempdir()
+        scratch = scratch if len(scratch) < 64 else "/tmp"
+        self.folder = Path(tempfile.mkdtemp(prefix="ffz-", dir=scratch))
         self.socket_path = self.folder / "s"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.pop("PYTHONPATH", None)
