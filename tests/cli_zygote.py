@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,6 +91,7 @@ class Zygote:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def connect(self, timeout: float) -> socket.socket:
         """The zygote listens once its imports are done; wait for that."""
@@ -179,8 +181,16 @@ def serve(socket_path: str) -> None:
     listener.bind(socket_path + ".tmp")
     listener.listen(16)
     os.rename(socket_path + ".tmp", socket_path)
+    parent = os.getppid()
+    listener.settimeout(2)
     while True:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            if os.getppid() != parent:
+                return  # the pytest worker is gone (even killed): no zygote left behind
+            continue
+        conn.settimeout(None)
         if os.fork() == 0:
             listener.close()
             _child(conn, base_path)  # never returns
