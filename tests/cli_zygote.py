@@ -206,8 +206,8 @@ def _child(conn: socket.socket, base_path: list[str]) -> None:
         request = json.loads(stream.readline())
         stream.write(f"pid {os.getpid()}\n".encode())
         stream.flush()
-        _redirect(request)
-        code = _run_command(request, base_path)
+        _take_on(request)
+        code = _run_command(request["argv"], base_path)
     finally:
         try:
             stream.write(f"exit {code}\n".encode())
@@ -216,7 +216,8 @@ def _child(conn: socket.socket, base_path: list[str]) -> None:
             os._exit(code)
 
 
-def _redirect(request: dict) -> None:
+def _take_on(request: dict) -> None:
+    """The run's stdin, stdout, stderr, environment and working folder."""
     for fd, name in enumerate(("stdin", "stdout", "stderr")):
         opened = os.open(request[name], os.O_RDONLY if fd == 0 else os.O_WRONLY)
         os.dup2(opened, fd)
@@ -226,16 +227,15 @@ def _redirect(request: dict) -> None:
     os.chdir(request["cwd"])
 
 
-def _run_command(request: dict, base_path: list[str]) -> int:
+def _run_command(argv: list[str], base_path: list[str]) -> int:
+    """`python -m MODULE ARGS` or `python SCRIPT ARGS`, as the interpreter runs them."""
     import importlib
     import runpy
 
-    argv = request["argv"]
+    module = argv[1] if argv[0] == "-m" else None
+    first = os.getcwd() if module else str(Path(argv[0]).resolve().parent)
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if argv[0] == "-m":
-        sys.path[:] = [os.getcwd(), *extra, *base_path]
-    else:
-        sys.path[:] = [str(Path(argv[0]).resolve().parent), *extra, *base_path]
+    sys.path[:] = [first, *extra, *base_path]
     importlib.invalidate_caches()
 
     from prefect.context import refresh_global_settings_context
@@ -245,9 +245,9 @@ def _run_command(request: dict, base_path: list[str]) -> int:
     setup_logging(incremental=False)
     try:
         try:
-            if argv[0] == "-m":
+            if module:
                 sys.argv = ["-m", *argv[2:]]
-                runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
             else:
                 sys.argv = list(argv)
                 runpy.run_path(argv[0], run_name="__main__")
