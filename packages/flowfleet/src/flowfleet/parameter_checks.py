@@ -7,6 +7,7 @@ at run time is refused while resolving.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import logging
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ def check_parameters(reg: Registration, config: DeploymentConfig, problem: Any) 
                 f"set parameters={{'{name}': ...}}",
             )
             bad = True
-    if bad:
+    if bad or _plainly_valid(reg.flow.fn, signature, params):
         return params
     try:
         with _quiet("prefect.flows"):  # it logs the same error, over several lines
@@ -60,6 +61,37 @@ def check_parameters(reg: Registration, config: DeploymentConfig, problem: Any) 
             else:
                 problem(f"parameters do not match the flow's signature: {line}", "parameters")
     return params
+
+
+# An annotation whose values pydantic takes as they are, and the value types it takes.
+_PLAIN: dict[Any, tuple[type, ...]] = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
+
+
+def _plainly_valid(fn: Any, signature: inspect.Signature, params: dict[str, Any]) -> bool:
+    """True when every value is of its parameter's plain annotated type (or it has none).
+
+    Prefect's `validate_parameters` builds a pydantic model on every call: 27 of a cold
+    10,000-deployment resolve's 36 s under cProfile, for `{"rows": 23}` against
+    `rows: int`. Anything else (a container, a model, `Annotated`, a block reference,
+    `**kwargs`) still goes to Prefect.
+    """
+    for name, value in params.items():
+        parameter = signature.parameters.get(name)
+        if parameter is None or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            return False
+        if parameter.annotation is parameter.empty:
+            continue  # pydantic reads a missing annotation as Any
+        if type(value) not in _PLAIN.get(_plain_type(fn, parameter.annotation), ()):
+            return False
+    return True
+
+
+def _plain_type(fn: Any, annotation: Any) -> Any:
+    """`"int"` under `from __future__ import annotations` is `int`, unless the module
+    rebinds the name."""
+    if isinstance(annotation, str):
+        return getattr(fn, "__globals__", {}).get(annotation, getattr(builtins, annotation, None))
+    return annotation
 
 
 @contextmanager
