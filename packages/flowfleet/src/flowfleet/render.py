@@ -11,6 +11,7 @@ from rich.table import Table
 
 from flowfleet import secrets
 from flowfleet.apply import Report
+from flowfleet.json_output import print_json
 from flowfleet.plan import Change, Plan
 from flowfleet.render_automations import (
     automations_json,
@@ -162,7 +163,7 @@ def _partial_counts(plan: Plan) -> str:
 
 def render_plan(plan: Plan, output: Output, console: Console) -> None:
     if output is Output.json:
-        print(json.dumps(plan_json(plan), indent=2, default=str))
+        print_json(plan_json(plan), default=str)
     elif output in (Output.markdown, Output.github):
         print(plan_markdown(plan), end="")
     else:
@@ -172,19 +173,16 @@ def render_plan(plan: Plan, output: Output, console: Console) -> None:
 def render_report(report: Report, output: Output, console: Console) -> None:
     counts = report.counts()
     if output is Output.json:
-        print(
-            json.dumps(
-                {
-                    "environment": report.environment,
-                    "api_url": secrets.scrub(report.api_url),
-                    "results": [secrets.mask(o.model_dump()) for o in report.outcomes],
-                    "summary": counts,
-                    "writes": report.writes,
-                    "ok": report.ok,
-                    "aborted": secrets.scrub(report.aborted or "") or None,
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "environment": report.environment,
+                "api_url": secrets.scrub(report.api_url),
+                "results": [secrets.mask(o.model_dump()) for o in report.outcomes],
+                "summary": counts,
+                "writes": report.writes,
+                "ok": report.ok,
+                "aborted": secrets.scrub(report.aborted or "") or None,
+            }
         )
         return
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"

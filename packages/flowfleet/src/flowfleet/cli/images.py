@@ -15,6 +15,7 @@ from rich.table import Table
 
 from flowfleet import images
 from flowfleet.cli import app, fail
+from flowfleet.json_output import print_json
 from flowfleet.session import Session
 
 images_app = typer.Typer(
@@ -82,7 +83,7 @@ def tags(
         for name, inputs in found.items()
     ]
     if output is TagsFormat.json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     table = Table(title=f"Images for {env}")
     for column in ("Package", "Team", "Tag", "Image", "Workspace packages"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 
 import typer
@@ -12,6 +11,7 @@ from rich.table import Table
 from flowfleet import annotations, scope, terminal, worker_images
 from flowfleet.cli import app, fail
 from flowfleet.cli.scoping import PACKAGE
+from flowfleet.json_output import print_json
 from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
 
@@ -47,7 +47,7 @@ def list_deployments(
     runs = worker_images.runs_in(session, environment, resolution.deployments)
     if output is ListFormat.json:
         rows = [{**d.listing(), "runs": runs[d.full_name]} for d in resolution.deployments]
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
     else:
         table = Table(title=terminal.literal(f"Deployments for {env}"))
         for column in (
@@ -111,16 +111,13 @@ def validate(
     problems = list(found.values())
     root = session.workspace.root
     if output is ListFormat.json:
-        print(
-            json.dumps(
-                {
-                    "ok": not problems,
-                    "environments": names,
-                    "deployments": count,
-                    "problems": [annotations.problem_json(p, root) for p in problems],
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "ok": not problems,
+                "environments": names,
+                "deployments": count,
+                "problems": [annotations.problem_json(p, root) for p in problems],
+            }
         )
     elif annotations.in_github_actions():
         for problem in problems:
@@ -151,7 +148,7 @@ def plugins(
             }
         )
     if output is ListFormat.json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
     else:
         table = Table(title="flowfleet plugins")
         for column in ("Plugin", "Distribution", "Version", "Infra types", "Registries"):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from enum import StrEnum
 
 import typer
 
 from flowfleet.cli import app, fail
 from flowfleet.cli.inspect import ENV_OPTION
+from flowfleet.json_output import print_json
 from flowfleet.lookup import find_deployment
 from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
@@ -71,7 +71,7 @@ def render(
         if declared is not None:
             job["template"] = "declared"
     if output is RenderFormat.json:
-        print(json.dumps(job, indent=2))
+        print_json(job)
     else:
         import yaml
 

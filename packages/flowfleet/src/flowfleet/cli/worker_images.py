@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +10,7 @@ from flowfleet import images, worker_images
 from flowfleet.cli import fail
 from flowfleet.cli.images import TagsFormat, images_app
 from flowfleet.desired import DesiredDeployment
+from flowfleet.json_output import print_json
 from flowfleet.session import Session
 
 
@@ -77,7 +76,7 @@ def workers(
         for w in found.values()
     ]
     if output is TagsFormat.json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     table = Table(title=f"Worker images for {env}")
     for column in ("Pool", "Packages", "Image"):

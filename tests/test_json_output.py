@@ -1,0 +1,54 @@
+"""`print_json` prints exactly what `print(json.dumps(data, indent=2))` prints."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from flowfleet.json_output import print_json
+
+ROWS = [
+    {
+        "name": f"flow-{i}/d{i}",
+        "schedules": [{"cron": "0 * * * *", "timezone": "Europe/Berlin"}] if i % 2 else [],
+        "job_variables": {"cpu": 256, "env": {}, "labels": ["a", 'ü\n"quoted"']},
+        "paused": i % 3 == 0,
+        "ratio": i / 7,
+        "missing": None,
+    }
+    for i in range(700)  # more fragments than one write
+]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [ROWS, [], {}, "just a string", 3, {"ok": True, "problems": [], "nested": {"a": [[], {}]}}],
+    ids=["many rows", "empty list", "empty dict", "string", "number", "nested"],
+)
+def test_the_same_bytes_as_json_dumps(data) -> None:
+    out = io.StringIO()
+    print_json(data, file=out)
+    assert out.getvalue() == json.dumps(data, indent=2) + "\n"
+
+
+def test_default_serialises_what_json_cannot() -> None:
+    data = {"at": datetime(2026, 12, 4, tzinfo=UTC), "rows": ROWS[:3]}
+    out = io.StringIO()
+    print_json(data, default=str, file=out)
+    assert out.getvalue() == json.dumps(data, indent=2, default=str) + "\n"
+
+
+def test_a_long_document_is_written_in_several_writes() -> None:
+    writes: list[str] = []
+
+    class Recorder(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    print_json(ROWS, file=Recorder())
+    assert len(writes) > 2 and max(map(len, writes)) < len("".join(writes)) / 2
+    assert "".join(writes) == json.dumps(ROWS, indent=2) + "\n"
