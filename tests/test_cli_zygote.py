@@ -84,8 +84,10 @@ def test_a_script_sees_its_own_environment_folder_path_and_stdin(
 
 def test_the_cli_answers_the_same_forked_or_not(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "home"), COLUMNS="120")
-    for args in (["--help"], ["no-such-command"], ["plugins"]):
+    env.update(PREFECT_HOME=str(tmp_path / "home"), COLUMNS="120", FLOWFLEET_NO_CACHE="1")
+    # `validate` checks the example fleet's ECS and Kubernetes jobs against the stock
+    # templates of the workers the zygote preloads.
+    for args in (["--help"], ["no-such-command"], ["plugins"], ["validate"]):
         same(*both(["-m", "flowfleet", *args], env=env, cwd=Path(__file__).parents[1]))
 
 
