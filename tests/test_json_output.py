@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flowfleet.json_output import print_json
+from flowfleet.json_output import print_json, print_json_array
 
 ROWS = [
     {
@@ -52,3 +52,14 @@ def test_a_long_document_is_written_in_several_writes() -> None:
     print_json(ROWS, file=Recorder())
     assert len(writes) > 2 and max(map(len, writes)) < len("".join(writes)) / 2
     assert "".join(writes) == json.dumps(ROWS, indent=2) + "\n"
+
+
+@pytest.mark.parametrize(
+    "items",
+    [ROWS, [], [[]], [{}], ["a\nb", 1, None, [1, [2, {"x": "\u2028 ü"}]]], [{"ok": True}]],
+    ids=["many rows", "empty", "empty list item", "empty dict item", "mixed", "one"],
+)
+def test_an_array_from_an_iterator_is_the_same_bytes(items) -> None:
+    out = io.StringIO()
+    print_json_array(iter(items), file=out)
+    assert out.getvalue() == json.dumps(items, indent=2) + "\n"

@@ -11,7 +11,7 @@ from rich.table import Table
 from flowfleet import annotations, scope, terminal, worker_images
 from flowfleet.cli import app, fail
 from flowfleet.cli.scoping import PACKAGE
-from flowfleet.json_output import print_json
+from flowfleet.json_output import print_json, print_json_array
 from flowfleet.problems import FlowfleetError, Problem
 from flowfleet.session import Session
 
@@ -46,8 +46,7 @@ def list_deployments(
     )
     runs = worker_images.runs_in(session, environment, resolution.deployments)
     if output is ListFormat.json:
-        rows = [{**d.listing(), "runs": runs[d.full_name]} for d in resolution.deployments]
-        print_json(rows)
+        print_json_array({**d.listing(), "runs": runs[d.full_name]} for d in resolution.deployments)
     else:
         table = Table(title=terminal.literal(f"Deployments for {env}"))
         for column in (
