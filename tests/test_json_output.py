@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from flowfleet import secrets
 from flowfleet.json_output import print_json, print_json_array
 
 ROWS = [
@@ -41,17 +42,33 @@ def test_default_serialises_what_json_cannot() -> None:
     assert out.getvalue() == json.dumps(data, indent=2, default=str) + "\n"
 
 
-def test_a_long_document_is_written_in_several_writes() -> None:
-    writes: list[str] = []
+class Recorder(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
 
-    class Recorder(io.StringIO):
-        def write(self, text: str) -> int:
-            writes.append(text)
-            return len(text)
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
 
-    print_json(ROWS, file=Recorder())
-    assert len(writes) > 2 and max(map(len, writes)) < len("".join(writes)) / 2
-    assert "".join(writes) == json.dumps(ROWS, indent=2) + "\n"
+
+@pytest.mark.parametrize("printer", [print_json, print_json_array], ids=["document", "array"])
+def test_a_long_document_is_cut_only_between_items(printer) -> None:
+    out = Recorder()
+    printer(ROWS, file=out)
+    assert out.getvalue() == json.dumps(ROWS, indent=2) + "\n"
+    assert len(out.writes) > 2
+    assert all(write.startswith(",\n") for write in out.writes[1:])
+
+
+def test_a_secret_pair_is_masked_by_the_scrubbed_stdout_wherever_the_writes_fall() -> None:
+    """stdout scrubs each write alone: a key cut from its value would print unmasked."""
+    rows = [{"name": f"d{i}", "env": {"password": f"hunter2-{i:05d}"}} for i in range(5000)]
+    for printer in (print_json, print_json_array):
+        target = io.StringIO()
+        printer(rows, file=secrets._Scrubbed(target))
+        assert "hunter2-" not in target.getvalue()
+        assert target.getvalue().count('"password": "****"') == len(rows)
 
 
 @pytest.mark.parametrize(
