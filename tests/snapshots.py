@@ -7,6 +7,7 @@ exactly the expected set exists (no duplicates, none missing).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,24 @@ class Snapshot:
         return json.loads(self.deployments[full_name])
 
 
+class ServerClient(httpx.Client):
+    """Plain HTTP to the test server, retrying a 503 as Prefect's own client does: a
+    shared SQLite server answers 503 while its database is busy (seen once in a full run,
+    on a hand-made deployment)."""
+
+    def __init__(self, api_url: str, **options: Any):
+        super().__init__(base_url=api_url, timeout=30, **options)
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        for delay in (0.5, 1, 2, 4):
+            response = super().send(request, **kwargs)
+            if response.status_code != 503:
+                return response
+            response.close()
+            time.sleep(delay)
+        return super().send(request, **kwargs)
+
+
 def _all(client: httpx.Client, path: str) -> list[dict[str, Any]]:
     # Never by name alone: PostgreSQL pages deployments that share a name in any order.
     order = {"sort": "CREATED_DESC"} if path == "/deployments/filter" else {}
@@ -44,7 +63,7 @@ def _all(client: httpx.Client, path: str) -> list[dict[str, Any]]:
 
 
 def snapshot(api_url: str) -> Snapshot:
-    with httpx.Client(base_url=api_url, timeout=30) as client:
+    with ServerClient(api_url) as client:
         flows = _all(client, "/flows/filter")
         names = {row["id"]: row["name"] for row in flows}
         deployments = _all(client, "/deployments/filter")
@@ -89,7 +108,7 @@ def touched_by_a_client(before: Snapshot, after: Snapshot) -> list[str]:
 
 
 def create_pool(api_url: str, name: str, kind: str = "process") -> None:
-    with httpx.Client(base_url=api_url, timeout=30) as client:
+    with ServerClient(api_url) as client:
         response = client.post("/work_pools/", json={"name": name, "type": kind})
         if response.status_code != 409:
             response.raise_for_status()
@@ -97,7 +116,7 @@ def create_pool(api_url: str, name: str, kind: str = "process") -> None:
 
 def hand_made(api_url: str, flow_name: str, name: str, **fields: Any) -> str:
     """A deployment made by hand (no flowfleet labels); returns its id."""
-    with httpx.Client(base_url=api_url, timeout=30) as client:
+    with ServerClient(api_url) as client:
         flow = client.post("/flows/", json={"name": flow_name})
         flow.raise_for_status()
         body = {"name": name, "flow_id": flow.json()["id"], **fields}
