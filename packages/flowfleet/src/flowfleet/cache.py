@@ -36,7 +36,7 @@ from pathlib import Path
 from pydantic_core import from_json
 
 import flowfleet
-from flowfleet import imports, read_scope
+from flowfleet import atomic_file, imports, read_scope
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
 from flowfleet.gitstorage import GitSource, package_storage
@@ -240,9 +240,7 @@ class ResolveCache:
                 "image_tag": tag,
                 "deployments": [d.model_dump(mode="json") for d in deployments],
             }
-            tmp = self._file(package).with_suffix(".tmp")
-            tmp.write_text(json.dumps(payload))
-            tmp.replace(self._file(package))
+            atomic_file.write_text(self._file(package), json.dumps(payload))
 
 
 _digests: dict[str, str] = {}

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowfleet import atomic_file
+
 # Names per filter call: far below SQLite's 32,766 and asyncpg's 32,767 bind parameters.
 CHUNK = 1000
 # Up to this many deployments on the server, a plan reads them all: a full read then
@@ -82,9 +84,9 @@ def remember(path: Path, desired: Iterable[Any]) -> None:
     """Keep the scope of this resolution, so the next command can read ahead by it."""
     scope = ReadScope.of(desired)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"flows": sorted(scope.flows), "pools": sorted(scope.pools)}))
-    tmp.replace(path)
+    atomic_file.write_text(
+        path, json.dumps({"flows": sorted(scope.flows), "pools": sorted(scope.pools)})
+    )
 
 
 def recall(path: Path) -> ReadScope | None:
