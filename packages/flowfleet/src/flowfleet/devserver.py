@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
-DB_VAR = "PREFECT_API_DATABASE_CONNECTION_URL"
 
 
 def free_port() -> int:
@@ -81,7 +80,8 @@ def server_environment(
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
-        **{DB_VAR: database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}"},
+        PREFECT_API_DATABASE_CONNECTION_URL=database_url
+        or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
     )
     env.update(settings or {})
     return env
@@ -103,19 +103,15 @@ def migrated_sqlite(path: Path, timeout: float = 300) -> Path:
         if not path.exists():
             partial = path.with_name(path.name + ".partial")
             partial.unlink(missing_ok=True)
-            env = server_environment(
-                path.parent / "template-home", f"sqlite+aiosqlite:///{partial}"
-            )
+            home, url = path.parent / "template-home", f"sqlite+aiosqlite:///{partial}"
             subprocess.run(
                 [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
-                env=env,
+                env=server_environment(home, url),
                 check=True,
                 capture_output=True,
                 timeout=timeout,
             )
-            server = launch_server(
-                path.parent / "template-home", services=False, database_url=env[DB_VAR]
-            )
+            server = launch_server(home, services=False, database_url=url)
             try:
                 wait_until_healthy(server, timeout)  # healthy: its block types are in
             finally:
