@@ -31,14 +31,34 @@ def etl(days: int = 1, region: str = "emea") -> int:
 
 
 class WriteCounter:
-    """Counts the HTTP requests that could change the server (anything but reads)."""
+    """Counts the HTTP requests that could change the server (anything but reads), and
+    the most of them that were waiting for their answer at once.
+
+    A write the server answered with 503 is taken back off `writes`: the server changed
+    nothing, and the client sends it again (a busy SQLite server does this under load).
+    """
 
     def __init__(self) -> None:
         self.writes: list[str] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    @staticmethod
+    def is_write(request: httpx.Request) -> bool:
+        return request.method != "GET" and not request.url.path.endswith(READS)
 
     async def __call__(self, request: httpx.Request) -> None:
-        if request.method != "GET" and not request.url.path.endswith(READS):
+        if self.is_write(request):
             self.writes.append(f"{request.method} {request.url.path}")
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    async def answered(self, response: httpx.Response) -> None:
+        request = response.request
+        if self.is_write(request):
+            self.in_flight -= 1
+            if response.status_code == 503:
+                self.writes.remove(f"{request.method} {request.url.path}")
 
 
 class DeployFleet:
@@ -85,7 +105,7 @@ class DeployFleet:
 
     def client(self, counter: WriteCounter | None = None) -> ApiClient:
         """flowfleet's own client, as the CLI uses it, with a write counter hooked in."""
-        hooks = {"request": [counter]} if counter else {}
+        hooks = {"request": [counter], "response": [counter.answered]} if counter else {}
         return ApiClient(self.api_url, httpx_settings={"event_hooks": hooks})
 
     def deploy(

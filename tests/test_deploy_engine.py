@@ -86,6 +86,23 @@ def test_first_deploy_creates_everything_and_a_redeploy_writes_nothing(fleet):
     assert runs_before <= scheduled_run_ids(fleet.api_url, ids)
 
 
+# One writer is what SQLite gets (`--concurrency auto`); several are for PostgreSQL.
+@pytest.mark.parametrize(
+    ("db_server", "concurrency"), [("sqlite", 1), ("postgresql", 3)], indirect=["db_server"]
+)
+def test_writes_in_flight_are_exactly_the_concurrency(fleet, concurrency):
+    names = [f"w{i}" for i in range(8)]
+    for name in names:
+        fleet.add(name, cron="0 1 * * *")
+    counter = WriteCounter()
+    _, report = fleet.deploy(counter=counter, concurrency=concurrency)
+    assert report.ok
+    assert [o.status for o in report.outcomes] == ["created"] * len(names)
+    assert counter.writes.count("POST /api/deployments/") == len(names)
+    assert counter.most_in_flight == concurrency
+    assert set(fleet.server_deployments()) == {f"{fleet.flow_name(n)}/default" for n in names}
+
+
 @BOTH_DATABASES
 def test_changing_one_field_updates_exactly_that_deployment(fleet):
     fleet.add("a", cron="0 1 * * *")
