@@ -31,8 +31,8 @@ def etl(days: int = 1, region: str = "emea") -> int:
 
 
 class WriteCounter:
-    """Counts the HTTP requests that could change the server (anything but reads), and
-    the most of them that were waiting for their answer at once.
+    """Lists the HTTP requests that could change the server (anything but reads) and the
+    reads, and counts the most writes that were waiting for their answer at once.
 
     A write the server answered with 503 is taken back off `writes`: the server changed
     nothing, and the client sends it again (a busy SQLite server does this under load).
@@ -40,6 +40,7 @@ class WriteCounter:
 
     def __init__(self) -> None:
         self.writes: list[str] = []
+        self.reads: list[str] = []
         self.in_flight = 0
         self.most_in_flight = 0
 
@@ -48,7 +49,9 @@ class WriteCounter:
         return request.method != "GET" and not request.url.path.endswith(READS)
 
     async def __call__(self, request: httpx.Request) -> None:
-        if self.is_write(request):
+        if not self.is_write(request):
+            self.reads.append(f"{request.method} {request.url.path}")
+        else:
             self.writes.append(f"{request.method} {request.url.path}")
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)

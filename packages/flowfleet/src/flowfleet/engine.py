@@ -20,9 +20,8 @@ from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment
-from flowfleet.errors import describe_error
-from flowfleet.lease import LeaseSettings, guard
-from flowfleet.observed import ObservedDeployment, ServerState, read_state
+from flowfleet.lease import LeaseSettings, guard, limit_name
+from flowfleet.observed import ObservedDeployment, ServerState, read_failed, read_state
 from flowfleet.plan import Change, Plan, make_plan
 from flowfleet.pool_spec import desired_pools
 from flowfleet.pools import DeclaredPools, ensure_pools
@@ -47,6 +46,7 @@ class Target:
     # Automations from other producers than triggers (see automations.py).
     more_automations: list[DesiredAutomation] = field(default_factory=list)
     last_scope: ReadScope | None = None  # what the last run declared (read_scope.recall)
+    lease: str | None = None  # the deploy lease's name (flowfleet.lease.limit_name)
 
     @property
     def automations(self) -> list[DesiredAutomation]:
@@ -81,7 +81,8 @@ class Target:
         if branch is not None:
             branches.check_allowed(environment, branch)
         remembered = read_scope.scope_file(cache_folder(session.workspace, environment.name))
-        ahead = ServerPrefetch.start_for(environment, remembered) if prefetch else None
+        lease = limit_name(session.workspace.project, environment.name)
+        ahead = ServerPrefetch.start_for(environment, remembered, lease) if prefetch else None
         last_scope = read_scope.recall(remembered)  # before resolving writes this run's
         resolution = session.resolve(environment, branch, cached=True)
         if resolution.problems and not partial_load:
@@ -101,6 +102,7 @@ class Target:
             loaded.broken,
             only,
             last_scope=last_scope,
+            lease=lease,
         )
 
     @property
@@ -182,9 +184,7 @@ class Target:
             if not await read_scope.crowded(client):
                 return None
         except Exception as exc:
-            raise FlowfleetError(
-                f"reading the server failed: {describe_error(exc, self.api_url)}"
-            ) from None
+            raise read_failed(exc, self.api_url) from None
         scope = ReadScope.of(self.desired)
         return scope.union(self.last_scope) if self.last_scope else scope
 
@@ -193,10 +193,8 @@ class Target:
             if self.prefetch and (state := self.prefetch.take(self.api_url, scope)) is not None:
                 return state
         except Exception as exc:
-            raise FlowfleetError(
-                f"reading the server failed: {describe_error(exc, self.api_url)}"
-            ) from None
-        return await read_state(client, self.api_url, scope)
+            raise read_failed(exc, self.api_url) from None
+        return await read_state(client, self.api_url, scope, self.lease)
 
 
 async def plan(
@@ -231,10 +229,10 @@ async def deploy(
         scope = await target.reads(reader, prune)  # an unreachable server fails here, at once
         state = await target.read(reader, scope)
         project, env = target.session.workspace.project, target.environment.name
-        settings = None if dry_run else lease
-        async with guard(reader, target.api_url, project, env, settings, say) as held:
-            if held is not None:  # read before the lease: another deploy may have written since
-                state = await read_state(reader, target.api_url, scope)
+        name = target.lease or limit_name(project, env)
+        async with guard(reader, target.api_url, name, None if dry_run else lease, say) as held:
+            if held is not None and not held.unchanged_since(state.lease_mark):
+                state = await read_state(reader, target.api_url, scope)  # written since
             planned = target.plan(state, prune=prune, adopt=adopt)
             pools = await target.declared_pools(reader, adopt=adopt)
             pools.attach(planned)

@@ -73,19 +73,20 @@ class Lease:
     lease_id: str | None = None  # None: the server keeps no lease; the deploy is unguarded
     waited: float = 0.0  # seconds spent waiting for another deploy
     lost: str | None = None  # set when a renewal failed: another deploy may have started
+    # The release mark found on taking it (lease_holder): the one read before the server
+    # was read means no deploy took the lease in between, so that read still holds.
+    found_mark: str | None = None
+
+    def unchanged_since(self, mark: str | None) -> bool:
+        return mark is not None and mark == self.found_mark
 
 
 @contextlib.asynccontextmanager
 async def deploy_lease(
-    client: Any,
-    api_url: str,
-    project: str,
-    environment: str,
-    settings: LeaseSettings,
-    say: Callable[[str], None],
+    client: Any, api_url: str, name: str, settings: LeaseSettings, say: Callable[[str], None]
 ) -> AsyncIterator[Lease]:
-    """Hold the lease for the body; release it however the body ends."""
-    lease = await acquire(client, api_url, limit_name(project, environment), settings, say)
+    """Hold lease `name` (`limit_name`) for the body; release it however the body ends."""
+    lease = await acquire(client, api_url, name, settings, say)
     if lease.lease_id is None:
         yield lease
         return
@@ -128,7 +129,8 @@ async def acquire(
         _raise_for(response, api_url, "taking the deploy lease")
         granted = response.json()
         if granted.get("limits"):
-            lease = Lease(name, str(granted["lease_id"]), waited=waited)
+            found = await lease_holder.release_mark(client, name)  # before ours replaces it
+            lease = Lease(name, str(granted["lease_id"]), waited=waited, found_mark=found)
             await lease_holder.publish(client, name, str(lease.lease_id), settings.ttl)
             return lease
         # No such limit yet: the server granted a lease on nothing. Drop it, create it, retry.
@@ -221,12 +223,11 @@ def _raise_for(response: Any, api_url: str, doing: str) -> None:
 def guard(
     client: Any,
     api_url: str,
-    project: str,
-    environment: str,
+    name: str,
     settings: LeaseSettings | None,
     say: Callable[[str], None],
 ):
     """The deploy lease (yields the `Lease`), or nothing (yields None) without settings."""
     if settings is None:
         return contextlib.nullcontext()
-    return deploy_lease(client, api_url, project, environment, settings, say)
+    return deploy_lease(client, api_url, name, settings, say)

@@ -12,6 +12,12 @@ nothing): `410 Gone` proves nobody holds it. After a short pause to let a deploy
 that just took the slot publish its own id, the waiter frees the slot and takes it.
 A lease id is probed again only after its TTL has passed, so a waiter never keeps a
 dead deploy's lease alive for long; the server's repossessor frees such a lease.
+
+On release the holder replaces its lease id with a release mark, a new random token.
+A deploy reads the mark before it reads the server (`release_mark`), and again once
+it holds the lease: the same mark means no flowfleet deploy took the lease in between,
+so the state it read is still the one to plan against, and it need not read again.
+Any other answer (a lease id, no variable, an older flowfleet that deletes it) reads again.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -34,26 +41,53 @@ def variable_name(limit: str) -> str:
 
 
 async def publish(client: Any, limit: str, lease_id: str, ttl: float) -> None:
-    """Best effort: without it, a lost lease is only found by waiting."""
-    name = variable_name(limit)
-    value = {"limit": limit, "lease_id": lease_id, "ttl": ttl}
-    with contextlib.suppress(Exception):
-        response = await client.request("PATCH", f"/variables/name/{name}", json={"value": value})
-        if response.status_code == 404:
-            await client.request("POST", "/variables/", json={"name": name, "value": value})
+    """Best effort: without it, a lost lease is only found by waiting. When the id cannot
+    be published the variable is deleted if it can be, so a waiting deploy never takes
+    an older release mark as proof that nobody wrote meanwhile."""
+    if not await _put(client, limit, {"limit": limit, "lease_id": lease_id, "ttl": ttl}):
+        with contextlib.suppress(Exception):
+            await client.request("DELETE", f"/variables/name/{variable_name(limit)}")
 
 
 async def withdraw(client: Any, limit: str) -> None:
-    with contextlib.suppress(Exception):
-        await client.request("DELETE", f"/variables/name/{variable_name(limit)}")
+    """The lease id replaced by a new release mark (best effort)."""
+    await _put(client, limit, {"limit": limit, "released": uuid.uuid4().hex})
+
+
+async def _put(client: Any, limit: str, value: dict[str, Any]) -> bool:
+    name = variable_name(limit)
+    try:
+        response = await client.request("PATCH", f"/variables/name/{name}", json={"value": value})
+        if response.status_code == 404:
+            response = await client.request(
+                "POST", "/variables/", json={"name": name, "value": value}
+            )
+        return response.status_code < 300
+    except Exception:  # noqa: BLE001 - best effort, as the callers say
+        return False
+
+
+async def _value(client: Any, limit: str) -> Any:
+    response = await client.request("GET", f"/variables/name/{variable_name(limit)}")
+    return response.json().get("value") if response.status_code == 200 else None
 
 
 async def published(client: Any, limit: str) -> dict[str, Any] | None:
-    response = await client.request("GET", f"/variables/name/{variable_name(limit)}")
-    if response.status_code != 200:
-        return None
-    value = response.json().get("value")
+    value = await _value(client, limit)
     return value if isinstance(value, dict) and value.get("lease_id") else None
+
+
+async def release_mark(client: Any, limit: str) -> str | None:
+    """The last holder's release mark; None while a lease id is published, with no
+    variable, or when it cannot be read (then the caller reads the server again)."""
+    try:
+        value = await _value(client, limit)
+    except Exception:  # noqa: BLE001 - unknown: the safe answer
+        return None
+    if not isinstance(value, dict) or value.get("lease_id"):
+        return None
+    mark = value.get("released")
+    return mark if isinstance(mark, str) and mark else None
 
 
 class Prober:

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flowfleet import desired as ownership
+from flowfleet import lease_holder
 from flowfleet.alert_blocks import NOTIFY_FILTER, notification_blocks
 from flowfleet.automations import ObservedAutomation
 from flowfleet.errors import describe_error
@@ -170,6 +171,8 @@ class ServerState:
     automations: list[ObservedAutomation] = field(default_factory=list)
     notification_blocks: dict[str, str] = field(default_factory=dict)  # "type/name" -> id
     scope: ReadScope | None = None  # None: everything was read
+    # The deploy lease's release mark, read before the rest (lease_holder.release_mark).
+    lease_mark: str | None = None
 
     def narrowed(self, scope: ReadScope) -> ServerState:
         """Only what `scope` would have read: a wider read gives the same plan as a narrow one."""
@@ -181,16 +184,21 @@ class ServerState:
             automations=self.automations,
             notification_blocks=self.notification_blocks,
             scope=scope,
+            lease_mark=self.lease_mark,
         )
 
 
 async def read_server_state(
-    client: Any, api_url: str, scope: ReadScope | None = None
+    client: Any, api_url: str, scope: ReadScope | None = None, lease: str | None = None
 ) -> ServerState:
     """Page through flows, deployments, work pools and automations with one shared
     client; they run at once, so the server serialises one page while another is parsed.
-    With `scope`, only the project's flows, their deployments and its pools."""
+    With `scope`, only the project's flows, their deployments and its pools. With
+    `lease` (a deploy lease's name), its release mark first, so a deploy that takes the
+    lease can tell whether this read still holds (flowfleet.lease_holder)."""
     state = ServerState(api_url, scope=scope)
+    if lease is not None:
+        state.lease_mark = await lease_holder.release_mark(client, lease)
     filters = scope.filters if scope else everything
     flows, deployments, pools, automations, blocks = await asyncio.gather(
         _read_all(client, "/flows/filter", filters("/flows/filter")),
@@ -251,9 +259,16 @@ async def _read_all(
     return list(rows.values())
 
 
-async def read_state(client: Any, api_url: str, scope: ReadScope | None = None) -> ServerState:
+async def read_state(
+    client: Any, api_url: str, scope: ReadScope | None = None, lease: str | None = None
+) -> ServerState:
     """The server's deployments, flows and pools; a failure is one line naming the URL."""
     try:
-        return await read_server_state(client, api_url, scope)
+        return await read_server_state(client, api_url, scope, lease)
     except Exception as exc:
-        raise FlowfleetError(f"reading the server failed: {describe_error(exc, api_url)}") from None
+        raise read_failed(exc, api_url) from None
+
+
+def read_failed(exc: BaseException, api_url: str) -> FlowfleetError:
+    """The one line for a read of the server that failed, naming the URL."""
+    return FlowfleetError(f"reading the server failed: {describe_error(exc, api_url)}")

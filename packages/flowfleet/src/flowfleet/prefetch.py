@@ -35,16 +35,19 @@ MAX_AGE_S = 30.0
 
 
 class ServerPrefetch:
-    def __init__(self, api_url: str, scope: ReadScope | None = None):
+    def __init__(self, api_url: str, scope: ReadScope | None = None, lease: str | None = None):
         self.api_url = api_url
         self.scope = scope
+        self.lease = lease  # the deploy lease whose release mark the read starts with
         self._state: ServerState | None = None
         self._error: BaseException | None = None
         self._finished_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="flowfleet-prefetch", daemon=True)
 
     @classmethod
-    def start_for(cls, environment: Environment, remembered: Path) -> ServerPrefetch | None:
+    def start_for(
+        cls, environment: Environment, remembered: Path, lease: str | None = None
+    ) -> ServerPrefetch | None:
         """Start reading `environment`'s server, guessing its scope from the last run's
         (`remembered`, flowfleet.read_scope). None with no API URL: resolution still runs,
         and the error comes after it, so bad input is reported first."""
@@ -52,11 +55,13 @@ class ServerPrefetch:
             api_url = api_url_for(environment)
         except FlowfleetError:
             return None
-        return cls.start(api_url, read_scope.recall(remembered))
+        return cls.start(api_url, read_scope.recall(remembered), lease)
 
     @classmethod
-    def start(cls, api_url: str, scope: ReadScope | None = None) -> ServerPrefetch:
-        prefetch = cls(api_url, scope)
+    def start(
+        cls, api_url: str, scope: ReadScope | None = None, lease: str | None = None
+    ) -> ServerPrefetch:
+        prefetch = cls(api_url, scope, lease)
         prefetch._thread.start()
         return prefetch
 
@@ -65,7 +70,7 @@ class ServerPrefetch:
             async with ApiClient(self.api_url) as reader:
                 if self.scope is None and await read_scope.crowded(reader):
                     return None
-                return await read_server_state(reader, self.api_url, self.scope)
+                return await read_server_state(reader, self.api_url, self.scope, self.lease)
 
         try:
             self._state = asyncio.run(read())
