@@ -7,8 +7,8 @@ plain HTTP reader.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -202,7 +202,7 @@ async def read_server_state(
     filters = scope.filters if scope else everything
     flows, deployments, pools, automations, blocks = await asyncio.gather(
         _read_all(client, "/flows/filter", filters("/flows/filter")),
-        _read_all(client, "/deployments/filter", filters("/deployments/filter")),
+        _read_all(client, "/deployments/filter", filters("/deployments/filter"), _unnamed),
         _read_all(client, "/work_pools/filter", filters("/work_pools/filter")),
         _read_all(client, "/automations/filter"),
         _read_all(client, "/block_documents/filter", [NOTIFY_FILTER]),  # what alerts name
@@ -213,8 +213,8 @@ async def read_server_state(
     for row in flows:
         flow_names[str(row["id"])] = row["name"]
         state.flow_ids[row["name"]] = str(row["id"])
-    for row in deployments:
-        observed = ObservedDeployment.from_json(row, flow_names.get(str(row["flow_id"]), "?"))
+    for unnamed in deployments:
+        observed = replace(unnamed, flow=flow_names.get(unnamed.flow_id, "?"))
         state.deployments[observed.full_name] = observed
     for row in pools:
         state.pools[row["name"]] = row["type"]
@@ -236,12 +236,24 @@ SORTS = {
 }
 
 
+def _unnamed(row: dict[str, Any]) -> ObservedDeployment:
+    """A deployment row parsed as its page arrives; its flow is named once flows are read."""
+    return ObservedDeployment.from_json(row, "?")
+
+
 async def _read_all(
-    client: Any, path: str, filters: Iterable[dict[str, Any]] = ({},)
-) -> list[dict[str, Any]]:
+    client: Any,
+    path: str,
+    filters: Iterable[dict[str, Any]] = ({},),
+    parse: Callable[[dict[str, Any]], Any] | None = None,
+) -> list[Any]:
     """Every row of `path`, paged, for each filter body (by default one unfiltered read),
-    each row once."""
-    rows: dict[str, dict[str, Any]] = {}
+    each row once; with `parse`, what it makes of each row as its page arrives.
+
+    Parsing page by page keeps only the parsed rows: a raw deployment row carries
+    fields the plan never reads (the parameter schema, audit fields). At 10,000
+    deployments, holding every raw row until the last page MEASURED_READ."""
+    rows: dict[str, Any] = {}
     sort = {"sort": SORTS[path]} if path in SORTS else {}
     for body in filters:
         offset = 0
@@ -252,7 +264,8 @@ async def _read_all(
             response.raise_for_status()
             page = response.json()
             for row in page:
-                rows.setdefault(str(row["id"]), row)
+                if (key := str(row["id"])) not in rows:
+                    rows[key] = parse(row) if parse else row
             offset += len(page)
             if len(page) < PAGE_SIZE:
                 break
