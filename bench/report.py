@@ -19,6 +19,7 @@ SCENARIOS = (
     "no-op redeploy",
     "one-change redeploy",
     "plan (no change)",
+    "plan (no change, cold cache)",
     "plan (one change)",
     "one-change redeploy (pinned tag)",
     "plan (one change, pinned tag)",
@@ -269,6 +270,7 @@ def plot(results: dict, png: Path) -> bool:
         "no-op redeploy": "tab:green",
         "one-change redeploy": "tab:orange",
         "plan (no change)": "tab:purple",
+        "plan (no change, cold cache)": "tab:gray",
         "plan (one change)": "tab:brown",
         "one-change redeploy (pinned tag)": "tab:red",
         "plan (one change, pinned tag)": "tab:pink",
@@ -348,7 +350,9 @@ def write(results: dict, source: Path, docs: Path = DOCS) -> Path:
         "starts from the same state; flowfleet's local cache, if any, is cleared (cold).",
         "- **no-op redeploy**: the same command again. **one-change redeploy**: one flow's "
         "cron edited in one package's source file, then the command; the file is restored "
-        "afterwards. **plan**: on the synced server, and with the one change pending. "
+        "afterwards. **plan**: on the synced server, and with the one change pending; "
+        "**plan (no change, cold cache)**: flowfleet's cache cleared first, as a fresh "
+        "checkout planning against a server that already holds the fleet. "
         "flowfleet makes two such edits per repetition (the seed, whose redeploy takes "
         "minutes, one).",
         "- **image tags**: the seed pins one image. flowfleet's default tags are "
