@@ -46,7 +46,6 @@ class Target:
     # Automations from other producers than triggers (see automations.py).
     more_automations: list[DesiredAutomation] = field(default_factory=list)
     last_scope: ReadScope | None = None  # what the last run declared (read_scope.recall)
-    lease: str | None = None  # the deploy lease's name (flowfleet.lease.limit_name)
 
     @property
     def automations(self) -> list[DesiredAutomation]:
@@ -102,8 +101,11 @@ class Target:
             loaded.broken,
             only,
             last_scope=last_scope,
-            lease=lease,
         )
+
+    @property
+    def lease(self) -> str:  # the deploy lease of this project and environment
+        return limit_name(self.session.workspace.project, self.environment.name)
 
     @property
     def lane(self) -> str | None:
@@ -229,8 +231,8 @@ async def deploy(
         scope = await target.reads(reader, prune)  # an unreachable server fails here, at once
         state = await target.read(reader, scope)
         project, env = target.session.workspace.project, target.environment.name
-        name = target.lease or limit_name(project, env)
-        async with guard(reader, target.api_url, name, None if dry_run else lease, say) as held:
+        settings = None if dry_run else lease
+        async with guard(reader, target.api_url, target.lease, settings, say) as held:
             if held is not None and not held.unchanged_since(state.lease_mark):
                 state = await read_state(reader, target.api_url, scope)  # written since
             planned = target.plan(state, prune=prune, adopt=adopt)
