@@ -186,3 +186,49 @@ def test_a_package_with_secret_values_is_never_written_to_the_cache(tmp_path):
 
     assert python(STORE, FLOWFLEET_CACHE_DIR=str(tmp_path)) == [True, False]
     assert "hunter2" not in "".join(p.read_text() for p in tmp_path.rglob("*.json"))
+
+
+def cold(script: str, cache_dir: Path, workers: str, **env: str) -> dict:
+    return python(
+        script,
+        FLOWFLEET_CACHE_DIR=str(cache_dir),
+        IMAGE_TAG="t",
+        FLOWFLEET_RESOLVE_WORKERS=workers,
+        **env,
+    )
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("script", [RESOLVE, EVERY_ENVIRONMENT], ids=["one-env", "every-env"])
+def test_workers_fill_a_cold_cache_and_the_command_imports_no_flow(tmp_path, script):
+    """prewarm.py: two worker processes import and cache the cold packages; the command
+    itself never imports Prefect, and resolves exactly what one process resolves."""
+    alone = cold(script, tmp_path / "alone", "1")
+    assert alone["problems"] == [] and alone["prefect_imported"] is True
+    assert {"sales-flows", "marketing-flows"} <= set(alone["imported"])
+
+    helped = cold(script, tmp_path / "workers", "2")
+    assert (helped["imported"], helped["prefect_imported"]) == ([], False)
+    assert (helped["problems"], helped["listing"]) == ([], alone["listing"])
+
+
+CRASH_ONE_WORKER = """
+import os, sys
+if "flowfleet.prewarm" in sys.orig_argv and "sales-flows" in sys.orig_argv:
+    os._exit(9)  # this worker dies before it resolves anything
+"""
+
+
+@pytest.mark.cli
+def test_a_worker_that_dies_leaves_its_share_to_the_command(tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(CRASH_ONE_WORKER)
+    alone = cold(RESOLVE, tmp_path / "alone", "1")
+    helped = cold(RESOLVE, tmp_path / "workers", "2", PYTHONPATH=str(hook))
+    from flowfleet.prewarm import shares
+
+    [lost] = [s for s in shares(alone["imported"], 2) if "sales-flows" in s]
+    assert helped["imported"] == lost  # the other worker's share came from the cache
+    assert "marketing-flows" not in helped["imported"]
+    assert (helped["problems"], helped["listing"]) == ([], alone["listing"])

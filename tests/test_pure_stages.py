@@ -578,3 +578,15 @@ def test_resolve_reports_a_storage_problem_once_per_package(sandbox: Sandbox) ->
     resolution = resolve(sandbox.fleet(), facts)
     assert resolution.deployments == []
     assert [p.message for p in resolution.problems] == ["not a storage mode"]
+
+
+def test_resolve_finds_a_name_two_cached_packages_share(sandbox: Sandbox) -> None:
+    # Packages cached by separate prewarm workers never saw each other's names.
+    first = want("etl/default", source="acme_flows/etl.py:3")
+    second = want("etl/default", package="acme-billing", source="acme_billing/etl.py:9")
+    facts = Facts(project=PROJECT, environment=Environment(name=ENV), known_environments=[ENV])
+    resolution = resolve(sandbox.fleet(), facts, resolved=[first, second])
+    assert resolution.deployments == [first]
+    [problem] = resolution.problems
+    assert (problem.package, problem.flow, problem.field) == ("acme-billing", "etl/default", "name")
+    assert "at acme_flows/etl.py:3 (acme-flows) and at acme_billing/etl.py:9" in problem.message

@@ -13,6 +13,20 @@ import re
 from typing import Any
 
 from flowfleet.config import DeploymentConfig
+from flowfleet.desired import DesiredDeployment
+from flowfleet.problems import Problem
+
+
+def duplicate_name(first: DesiredDeployment, second: DesiredDeployment, env: str) -> Problem:
+    """`second` has the full name `first` already has: the second one found is refused."""
+    return Problem(
+        f"two deployments have this full name in environment '{env}': at {first.source} "
+        f"({first.package}) and at {second.source} ({second.package})",
+        package=second.package,
+        flow=second.full_name,
+        field="name",
+        fix="give one of them another `name`",
+    )
 
 
 def check_names(config: DeploymentConfig, known: list[str], problem: Any) -> None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from flowfleet.facts import Facts, Storage
 from flowfleet.loader import Fleet
 from flowfleet.name_checks import (
     check_names,
+    duplicate_name,
     job_variable_field,
     overridden_field,
     override_of,
@@ -61,44 +63,46 @@ class Context:
 
 
 def resolve(
-    fleet: Fleet, facts: Facts, *, resolved: Iterable[DesiredDeployment] = ()
+    fleet: Fleet,
+    facts: Facts,
+    *,
+    resolved: Iterable[DesiredDeployment] = (),
+    whole_fleet: bool = True,
 ) -> Resolution:
     """Resolve every registration of `fleet` for the environment of `facts`.
 
     `resolved` are deployments of packages resolved earlier (from the cache); they
-    take part in the duplicate-name check like the rest.
+    take part in the duplicate-name check like the rest: packages cached by separate
+    processes (prewarm.py) never saw each other's names. Without `whole_fleet` (a
+    prewarm worker's share), triggers are not checked against the deployments they run
+    after, which may be in another share; the command checks them across the fleet.
     """
     ctx = Context(fleet, facts)
     environment = facts.environment
     result = Resolution(environment, problems=list(fleet.problems))
     result.problems.extend(fleet.plugins.infra_types.problems)
-    seen: dict[str, DesiredDeployment] = {d.full_name: d for d in resolved}
-    result.deployments.extend(seen.values())
-    for package, registration in fleet.registrations():
-        problems: list[Problem] = []
-        deployment = _resolve_one(ctx, package, registration, problems)
-        result.problems.extend(problems)
-        if deployment is None:
-            continue
+    seen: dict[str, DesiredDeployment] = {}
+    for deployment in itertools.chain(resolved, _resolve_each(ctx, result.problems)):
         if deployment.full_name in seen:
             first = seen[deployment.full_name]
-            result.problems.append(
-                Problem(
-                    f"two deployments have this full name in environment "
-                    f"'{environment.name}': at {first.source} ({first.package}) "
-                    f"and at {deployment.source} ({deployment.package})",
-                    package=deployment.package,
-                    flow=deployment.full_name,
-                    field="name",
-                    fix="give one of them another `name`",
-                )
-            )
+            result.problems.append(duplicate_name(first, deployment, environment.name))
             continue
         seen[deployment.full_name] = deployment
         result.deployments.append(deployment)
     result.deployments.sort(key=lambda d: d.full_name)
-    result.problems.extend(check_references(result.deployments, environment.name))
+    if whole_fleet:
+        result.problems.extend(check_references(result.deployments, environment.name))
     return result
+
+
+def _resolve_each(ctx: Context, problems: list[Problem]) -> Iterator[DesiredDeployment]:
+    """Each registration of the fleet in turn, its problems added as it goes."""
+    for package, registration in ctx.fleet.registrations():
+        own: list[Problem] = []  # `_resolve_one` drops a registration that has any
+        deployment = _resolve_one(ctx, package, registration, own)
+        problems.extend(own)
+        if deployment is not None:
+            yield deployment
 
 
 def _resolve_one(

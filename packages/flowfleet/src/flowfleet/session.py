@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from flowfleet import imports, secrets
+from flowfleet import imports, prewarm, secrets
 from flowfleet.cache import ResolveCache
 from flowfleet.cache import enabled as cache_enabled
 from flowfleet.desired import DesiredDeployment
@@ -27,6 +27,7 @@ from flowfleet.workspace import Workspace
 class Session:
     workspace: Workspace = field(default_factory=Workspace.find)
     plugins: Plugins | None = None
+    only: frozenset[str] | None = None  # a prewarm worker's share: no other package loads
     from_cache: set[str] = field(default_factory=set)  # packages resolved from the cache
     _resolve_cache: ResolveCache | None = field(default=None, repr=False)
     _tags: dict[str, LazyTags] = field(default_factory=dict, repr=False)
@@ -84,8 +85,10 @@ class Session:
                     caches[environment.name] = cache
         reused: frozenset[str] = frozenset()
         if hits and len(hits) == len(environments):
+            self._prewarm(caches, hits, [e.name for e in environments], branch)
             reused = frozenset.intersection(*(frozenset(h) for h in hits.values()))
-            self.__dict__["fleet"] = load_fleet(self.loaded_plugins, skip=reused)
+            outside = set(self._package_names(everyone=True)) - set(self._package_names())
+            self.__dict__["fleet"] = load_fleet(self.loaded_plugins, skip=reused | outside)
         resolutions = []
         for environment in environments:
             from_cache = [d for p in sorted(reused) for d in hits[environment.name][p]]
@@ -96,7 +99,9 @@ class Session:
                     raise
                 resolutions.append(Resolution(environment, problems=list(exc.problems)))
                 continue
-            resolution = resolve(self.fleet, facts, resolved=from_cache)
+            resolution = resolve(
+                self.fleet, facts, resolved=from_cache, whole_fleet=self.only is None
+            )
             # A cached package holds no secret (cache.holds_secrets keeps those out), so
             # only the fresh ones teach the scrubber: 10,000 cached cost 0.4 s for nothing.
             _remember_secrets([d for d in resolution.deployments if d.package not in reused])
@@ -105,6 +110,21 @@ class Session:
                 self.from_cache, self._resolve_cache = set(reused), cache
             resolutions.append(resolution)
         return resolutions
+
+    def _prewarm(
+        self,
+        caches: Mapping[str, ResolveCache],
+        hits: dict[str, dict[str, list[DesiredDeployment]]],
+        environments: list[str],
+        branch: str | None,
+    ) -> None:
+        """Packages every cache missed, resolved by worker processes and looked up again."""
+        if self.only is not None:
+            return  # a worker's share is its own to import
+        missed = [p for p in self._package_names() if not all(p in h for h in hits.values())]
+        if prewarm.fill(self.workspace.root, environments, branch, missed):
+            for name, cache in caches.items():
+                hits[name].update(cache.lookup(missed))
 
     def refresh(
         self,
@@ -166,8 +186,10 @@ class Session:
             )
         return self._tags[environment.name]
 
-    def _package_names(self) -> list[str]:
-        return sorted({package_of(r) for r in self.loaded_plugins.registries()})
+    def _package_names(self, *, everyone: bool = False) -> list[str]:
+        """Every package's name; in a prewarm worker, only those of its share."""
+        names = {package_of(r) for r in self.loaded_plugins.registries()}
+        return sorted(names if everyone or self.only is None else names & self.only)
 
     def _cache(self, environment: Environment, branch: str | None) -> ResolveCache | None:
         if not cache_enabled() or self.plugins is not None:

@@ -1,0 +1,102 @@
+"""Resolve many uncached packages in worker processes, so a cold run takes the warm path.
+
+A cold run's time is importing the flows, and that is CPU in one interpreter: at
+10,000 flows, 87 % of it was Prefect's `@flow` decorator building pydantic models
+(bench/findings.md). Here each worker imports and resolves a share of the packages the
+cache misses, and stores them in the cache; then the command looks them up again.
+
+Workers only write cache entries, and the command reuses an entry only through the
+cache's own key and file checks, as on any warm run. So a worker cannot change what a
+command resolves to: a share that fails, crashes, holds a secret or is stale is
+imported by the command itself, which reports its problems as before. The command
+never imports the flows the workers cached, so its own memory is the warm path's.
+
+FLOWFLEET_RESOLVE_WORKERS sets how many run at once: `1` or `0` turns them off, a
+number forces that many. By default (`auto`) there is one per CPU this process may
+use, up to MAX_AUTO, and only when each gets at least MIN_SHARE packages: a worker
+pays its own interpreter start and plugin load first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+WORKERS_VARIABLE = "FLOWFLEET_RESOLVE_WORKERS"
+MAX_AUTO = 4  # each worker holds an interpreter, Prefect and its share of flows
+MIN_SHARE = 16  # packages per worker below which one process is as fast
+
+
+def worker_count(missed: int, setting: str | None = None, cpus: int | None = None) -> int:
+    """How many workers to start for `missed` packages; 0 or 1 means none."""
+    setting = (os.environ.get(WORKERS_VARIABLE, "") if setting is None else setting).strip()
+    if setting.isdigit():
+        return min(int(setting), missed)
+    cpus = cpus if cpus is not None else len(os.sched_getaffinity(0))
+    return min(cpus, MAX_AUTO, missed // MIN_SHARE)
+
+
+def shares(packages: Sequence[str], workers: int) -> list[list[str]]:
+    """Round-robin over the sorted names: neighbours (one team's packages) spread out."""
+    ordered = sorted(packages)
+    return [ordered[i::workers] for i in range(workers) if ordered[i::workers]]
+
+
+def fill(root: Path, environments: list[str], branch: str | None, missed: list[str]) -> int:
+    """Resolve `missed` into the cache in workers; the number of workers that ran."""
+    workers = worker_count(len(missed))
+    if workers < 2:
+        return 0
+    base = [sys.executable, "-m", "flowfleet.prewarm", "--root", str(root)]
+    base += [f"--env={name}" for name in environments]
+    base += [f"--branch={branch}"] if branch is not None else []
+    env = {**os.environ, WORKERS_VARIABLE: "1"}  # a worker never starts workers
+    running = [
+        subprocess.Popen(
+            [*base, *share],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # its problems are found again by the command
+        )
+        for share in shares(missed, workers)
+    ]
+    try:
+        for process in running:
+            process.wait()
+    finally:  # interrupted: the workers go with the command
+        for process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return len(running)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A worker: resolve the named packages for each environment, storing them in the cache."""
+    parser = argparse.ArgumentParser(prog="python -m flowfleet.prewarm")
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--env", action="append", required=True)
+    parser.add_argument("--branch")
+    parser.add_argument("packages", nargs="+")
+    args = parser.parse_args(argv)
+
+    from flowfleet.problems import FlowfleetError
+    from flowfleet.session import Session
+    from flowfleet.workspace import Workspace
+
+    session = Session(Workspace.find(args.root), only=frozenset(args.packages))
+    try:
+        environments = [session.environment(name) for name in args.env]
+        session.resolve_each(environments, args.branch, cached=True, collect=True)
+    except FlowfleetError:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
