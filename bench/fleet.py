@@ -41,6 +41,7 @@ import report
 import workspace_gen
 from proxy import CountingProxy
 from servers import BenchServer
+from tree_rss import TreePeak
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
@@ -99,16 +100,19 @@ class Runner:
         wrapped = [TIME, "-f", "%M", "-o", str(mem), *argv] if TIME else argv
         with open(f"{stem}.out", "wb") as out, open(f"{stem}.err", "wb") as err:
             started = time.perf_counter()
-            rc = subprocess.call(
+            process = subprocess.Popen(
                 wrapped,
                 cwd=self.fleet.root,
                 env={**self.env(api_url), **(extra_env or {})},
                 stdout=out,
                 stderr=err,
             )
+            tree = TreePeak(process, wrapped=bool(TIME))
+            rc = process.wait()
             wall = time.perf_counter() - started
         rss_kb = _read_rss(mem)
         result = {"wall_s": round(wall, 3), "peak_rss_mb": rss_kb and round(rss_kb / 1024, 1)}
+        result["tree_rss_mb"] = tree.stop()  # the command and its workers, summed
         result["rc"] = rc
         result["log"] = str(stem)
         if check and rc not in (0, 2):

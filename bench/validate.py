@@ -13,8 +13,11 @@ installed with compiled bytecode, a git checkout). Per repetition, as a user run
 With `--baseline DIR` (a checkout of another flowfleet commit, e.g. a `git worktree`),
 its `packages/flowfleet/src` is put first on PYTHONPATH for a second variant, run
 alternately with this one in the same workspace, each with its own cache folder.
-Wall time is `time.perf_counter()` around the subprocess, peak memory `/usr/bin/time -f
-%M`. Medians go to stdout and bench/results/validate-<timestamp>.json.
+With `--variant NAME:VAR=VALUE`, this checkout runs again with that variable set (say
+`alone:FLOWFLEET_RESOLVE_WORKERS=1`). Wall time is `time.perf_counter()` around the
+subprocess; peak memory is `/usr/bin/time -f %M` (the largest single process) and the
+tree's (the command and its prewarm workers, summed, sampled every 0.1 s). Medians go
+to stdout and bench/results/validate-<timestamp>.json.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def measure(fleet: workspace_gen.Fleet, reps: int, variants: dict[str, dict]) ->
                     )
                     log(
                         f"  {variant} {name} {cache}: {run['wall_s']:.2f} s, "
-                        f"{run.get('peak_rss_mb')} MB"
+                        f"{run.get('peak_rss_mb')} MB, tree {run.get('tree_rss_mb')} MB"
                     )
     return samples
 
@@ -80,6 +83,7 @@ def summary(samples: list[dict]) -> list[dict]:
                     if (s["variant"], s["command"], s["cache"]) == (variant, name, cache)
                 ]
                 rss = [s["peak_rss_mb"] for s in mine if s.get("peak_rss_mb")]
+                tree = [s["tree_rss_mb"] for s in mine if s.get("tree_rss_mb")]
                 rows.append(
                     {
                         "variant": variant,
@@ -88,6 +92,7 @@ def summary(samples: list[dict]) -> list[dict]:
                         "median_s": statistics.median(s["wall_s"] for s in mine),
                         "samples_s": [round(s["wall_s"], 2) for s in mine],
                         "peak_rss_mb": max(rss) if rss else None,
+                        "tree_rss_mb": max(tree) if tree else None,
                     }
                 )
     return rows
@@ -99,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--workdir", type=Path, help="default: a new temporary directory")
     parser.add_argument("--baseline", type=Path, help="another flowfleet checkout, run alongside")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:VAR=VALUE",
+        help="this checkout again with one variable set, run alongside "
+        "(e.g. alone:FLOWFLEET_RESOLVE_WORKERS=1)",
+    )
     args = parser.parse_args(argv)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="flowfleet-validate-"))
@@ -114,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         results["baseline_commit"] = git_head(args.baseline)
         variants["baseline"] = {"PYTHONPATH": str(args.baseline / "packages/flowfleet/src")}
+    for variant in args.variant:
+        name, _, setting = variant.partition(":")
+        variable, _, value = setting.partition("=")
+        variants[name] = {variable: value}
     out = RESULTS / f"validate-{started:%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     for size in (int(s) for s in args.sizes.split(",")):
@@ -127,13 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         out.write_text(json.dumps(results, indent=1) + "\n")
         print(f"\n{size} deployments ({packages} packages x {flows} flows), {args.reps} reps")
-        print("| flowfleet | command | cache | median | samples (s) | peak RSS |")
-        print("|---|---|---|---:|---|---:|")
+        print("| flowfleet | command | cache | median | samples (s) | peak RSS | tree |")
+        print("|---|---|---|---:|---|---:|---:|")
         for row in rows:
             print(
                 f"| {row['variant']} | `{row['command']}` | {row['cache']} | "
                 f"{row['median_s']:.2f} s | "
-                f"{', '.join(map(str, row['samples_s']))} | {row['peak_rss_mb']} MB |"
+                f"{', '.join(map(str, row['samples_s']))} | {row['peak_rss_mb']} MB | "
+                f"{row['tree_rss_mb']} MB |"
             )
     log(f"results: {out}")
     return 0
