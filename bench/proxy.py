@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import re
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -42,7 +43,9 @@ def normalise(path: str) -> str:
 
 
 class CountingProxy:
-    def __init__(self, upstream_host: str, upstream_port: int):
+    def __init__(self, upstream_host: str, upstream_port: int, *, delay: float = 0.0):
+        """`delay` seconds are added to every request, as a network's round trip would
+        (each request waits on its own thread, so requests in flight overlap)."""
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
         proxy = self
@@ -64,6 +67,8 @@ class CountingProxy:
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if delay:
+                    time.sleep(delay)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 # A fresh upstream connection per request: a reused one can be closed by the
                 # server's keep-alive timeout, and a retried request would be counted twice.

@@ -1,13 +1,16 @@
 """Do concurrent writers pay? New deployments written with 1, 2 and 4 requests in flight.
 
     uv run python bench/writers.py --db postgres --count 100 --reps 2
+    uv run python bench/writers.py --latency-ms 50 --levels 1,2,4,8
 
 One local Prefect server (services off) on SQLite or PostgreSQL 15. Each round
 writes `--count` new deployments (`POST /deployments/`, cron schedule, parameters,
 job variables, labels) through flowfleet's one HTTP client with 1, 2 or 4 writes in
 flight, the orders rotating per repetition. It prints the median seconds per
 deployment and each level's ratio to one writer: the evidence a `--concurrency`
-default needs. Results go to bench/results/writers-<db>.json.
+default needs. With `--latency-ms`, the writes go through a loopback proxy that holds
+each request that long first, as a server across a network (or Prefect Cloud) would.
+Results go to bench/results/writers-<db>[-<latency>ms].json.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flowfleet.client import ApiClient
 from flowfleet.devpostgres import Postgres
 from flowfleet.devserver import start_server
+from proxy import CountingProxy
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LEVELS = (1, 2, 4)
 
 
 async def write_round(api_url: str, flow_id: str, prefix: str, count: int, writers: int) -> float:
@@ -62,13 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to each request")
+    parser.add_argument("--levels", default="1,2,4", help="writes in flight, compared")
     args = parser.parse_args(argv)
+    levels = tuple(int(x) for x in args.levels.split(","))
 
     work = Path(tempfile.mkdtemp(prefix="ffwriters-"))
     work.chmod(0o755)  # the PostgreSQL user must traverse it
     postgres = Postgres(work / "pg") if args.db == "postgres" else None
-    server = None
-    per_deployment: dict[int, list[float]] = {level: [] for level in LEVELS}
+    server = proxy = None
+    per_deployment: dict[int, list[float]] = {level: [] for level in levels}
     try:
         if postgres:
             postgres.start()
@@ -78,15 +85,25 @@ def main(argv: list[str] | None = None) -> int:
             services=False,
             timeout=300,
         )
-        flow_id = asyncio.run(create_flow(server.api_url))
+        api_url = server.api_url
+        if args.latency_ms:
+            upstream = urlsplit(server.api_url)
+            proxy = CountingProxy(
+                upstream.hostname, upstream.port, delay=args.latency_ms / 1000
+            ).start()
+            api_url = proxy.api_url()
+        flow_id = asyncio.run(create_flow(api_url))
         for rep in range(args.reps):
-            order = LEVELS[rep % 3 :] + LEVELS[: rep % 3]
+            turn = rep % len(levels)
+            order = levels[turn:] + levels[:turn]
             for level in order:
                 prefix = f"r{rep}-w{level}"
-                took = asyncio.run(write_round(server.api_url, flow_id, prefix, args.count, level))
+                took = asyncio.run(write_round(api_url, flow_id, prefix, args.count, level))
                 per_deployment[level].append(round(took / args.count, 4))
                 print(f"rep {rep} writers {level}: {took:.1f} s", flush=True)
     finally:
+        if proxy:
+            proxy.stop()
         if server:
             server.stop()
         if postgres:
@@ -96,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     medians = {level: statistics.median(v) for level, v in per_deployment.items()}
     results = {
         "db": args.db,
+        "latency_ms": args.latency_ms,
         "count": args.count,
         "reps": args.reps,
         "command": " ".join(["python", "bench/writers.py", *(argv or sys.argv[1:])]),
@@ -103,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         "median_s_per_deployment": medians,
         "ratio_to_one_writer": {k: round(v / medians[1], 2) for k, v in medians.items()},
     }
-    out = RESULTS / f"writers-{args.db}.json"
+    suffix = f"-{args.latency_ms:g}ms" if args.latency_ms else ""
+    out = RESULTS / f"writers-{args.db}{suffix}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     for level, median in medians.items():
         print(

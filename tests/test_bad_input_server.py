@@ -344,12 +344,11 @@ CLI_CASES = {
     ),
     "concurrency-zero": (
         ("deploy", "--env", "prod", "--concurrency", "0"),
-        "Invalid value for '--concurrency': Input should be greater than or equal to 1",
+        "Invalid value for '--concurrency': takes a number from 1 to 32 or 'auto', not '0'",
     ),
     "concurrency-not-a-number": (
         ("deploy", "--env", "prod", "--concurrency", "many"),
-        "Invalid value for '--concurrency': Input should be a valid integer, unable to parse "
-        "string as an integer",
+        "Invalid value for '--concurrency': takes a number from 1 to 32 or 'auto', not 'many'",
     ),
     "unknown-option": (("deploy", "--env", "prod", "--purge"), "No such option: --purge"),
     "prune-both-selectors": (

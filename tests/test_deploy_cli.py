@@ -32,7 +32,10 @@ def test_pools_deploy_plan_round_trip(api_env, prefect_server):
     deployed = run_cli("deploy", "--env", "prod", "--output", "json", env=env)
     assert deployed.returncode == 0, deployed.stderr
     assert "Traceback" not in deployed.stderr
-    results = {r["full_name"]: r["status"] for r in json.loads(deployed.stdout)["results"]}
+    report = json.loads(deployed.stdout)
+    results = {r["full_name"]: r["status"] for r in report["results"]}
+    # `--concurrency auto`, the default: a server on this machine gets one writer.
+    assert (report["writers"]["chosen"], report["writers"]["count"]) == ("auto", 1)
     assert {
         "sales-etl/default",
         "sales-etl/weekly-archive",

@@ -21,6 +21,8 @@ from flowfleet import desired as ownership
 from flowfleet.observed import ServerState
 from flowfleet.plan import make_plan
 from flowfleet.problems import FlowfleetError
+from flowfleet.write_concurrency import REMOTE_WRITERS
+from misbehaving import Proxy
 from server_kinds import BOTH_DATABASES
 
 pytestmark = pytest.mark.server
@@ -86,7 +88,7 @@ def test_first_deploy_creates_everything_and_a_redeploy_writes_nothing(fleet):
     assert runs_before <= scheduled_run_ids(fleet.api_url, ids)
 
 
-# One writer is what SQLite gets (`--concurrency auto`); several are for PostgreSQL.
+# Set numbers are obeyed, whatever the database (`auto` is tested below).
 @pytest.mark.parametrize(
     ("db_server", "concurrency"), [("sqlite", 1), ("postgresql", 3)], indirect=["db_server"]
 )
@@ -270,3 +272,25 @@ def test_failed_write_is_reported_and_fails_the_run(fleet):
     assert not report.ok
     failed = report.failed[0].details
     assert "422" in failed and "stream_output" in failed
+
+
+@pytest.mark.parametrize(("round_trip", "writers"), [(0.0, 1), (0.05, REMOTE_WRITERS)])
+def test_auto_concurrency_times_the_server_and_the_report_says_so(
+    prefect_server, tmp_path, round_trip, writers
+):
+    """`--concurrency auto`: one writer for a server next to the client; REMOTE_WRITERS
+    for one 50 ms away (a proxy holding every request, as a network would)."""
+    with Proxy(prefect_server.port) as proxy:
+        proxy.misbehave("slow", seconds=round_trip)
+        fleet = DeployFleet(tmp_path, proxy.api_url if round_trip else prefect_server.api_url)
+        names = [f"w{i}" for i in range(8)]
+        for name in names:
+            fleet.add(name, cron="0 1 * * *")
+        counter = WriteCounter()
+        _, report = fleet.deploy(counter=counter, concurrency=None)
+        on_server = set(fleet.server_deployments())
+    assert report.ok
+    assert [o.status for o in report.outcomes] == ["created"] * len(names)
+    assert (report.writers.chosen, report.writers.count) == ("auto", writers)
+    assert (report.writers.round_trip_ms >= round_trip * 1000) and counter.most_in_flight == writers
+    assert on_server == {f"{fleet.flow_name(n)}/default" for n in names}

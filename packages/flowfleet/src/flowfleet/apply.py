@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from flowfleet import secrets
+from flowfleet import secrets, write_concurrency
 from flowfleet.client import send_write
 from flowfleet.desired import DesiredDeployment
 from flowfleet.errors import describe_error, server_unavailable
@@ -33,6 +33,7 @@ class Report(BaseModel):
     writes: int = 0
     # Set when the server went away mid-apply: the rest was skipped, not tried one by one.
     aborted: str | None = None
+    writers: write_concurrency.Writers | None = None  # writes in flight, and why
 
     @property
     def failed(self) -> list[Outcome]:
@@ -101,7 +102,8 @@ async def apply_plan(
 ) -> Report:
     """Write the plan's creates, updates and deletes; unchanged ones cost no call.
 
-    `options`: `concurrency` (writes in flight) and `on_outcome` (a progress callback).
+    `options`: `concurrency` (writes in flight; None is `auto`) and `on_outcome` (a
+    progress callback).
     """
     return await Applier(plan, desired, state, client, **options).run()
 
@@ -120,7 +122,7 @@ class Applier:
         state: ServerState,
         client: Any,
         *,
-        concurrency: int = 1,
+        concurrency: int | None = 1,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         self.plan = plan
@@ -130,7 +132,7 @@ class Applier:
         self.on_outcome = on_outcome
         self.report = Report(environment=plan.environment, api_url=plan.api_url)
         self.flow_ids = dict(state.flow_ids)
-        self.concurrency = max(1, concurrency)
+        self.concurrency = concurrency
         self.recorded: set[str] = set()  # names with an outcome from this run's writes
         self.total = len(plan.create) + len(plan.update) + len(plan.delete)
 
@@ -140,22 +142,31 @@ class Applier:
             Outcome(full_name=c.full_name, status="unchanged") for c in plan.unchanged
         )
         writes = plan.create + plan.update
-        await self.create_flows(writes)
-        jobs = chain(((self.write, c) for c in writes), ((self.delete, c) for c in plan.delete))
-        await asyncio.gather(*(self.take_turns(jobs) for _ in range(self.concurrency)))
+        report.writers = await write_concurrency.decide(
+            self.client, self.concurrency, writes=self.total > 0
+        )
+        flows = sorted({self.desired[c.full_name].flow for c in writes} - set(self.flow_ids))
+        await self.in_turns((self.create_flow, (name, writes)) for name in flows)
+        await self.in_turns(
+            chain(((self.write, c) for c in writes), ((self.delete, c) for c in plan.delete))
+        )
         report.outcomes.sort(key=lambda o: o.full_name)
         return report
 
-    @staticmethod
-    async def take_turns(jobs: Iterator[tuple[Callable[[Change], Any], Change]]) -> None:
-        """One of `concurrency` writers, each taking the next change when it is free.
+    async def in_turns(self, jobs: Iterator[tuple[Callable[[Any], Any], Any]]) -> None:
+        """The report's writers, each taking the next job when it is free.
 
         One task per change, held back by a semaphore, kept every waiting change's task
         and frames alive at once: 22 MB at 10,000 changes for the bare pattern
         (tracemalloc), on the command that peaked highest (a first deploy at 10,000).
         """
-        for job, change in jobs:
-            await job(change)
+
+        async def writer() -> None:
+            for job, item in jobs:
+                await job(item)
+
+        count = self.report.writers.count if self.report.writers else 1
+        await asyncio.gather(*(writer() for _ in range(count)))
 
     def record(self, outcome: Outcome) -> None:
         outcome.details = secrets.scrub(outcome.details)  # a 422 may echo a job variable
@@ -189,23 +200,22 @@ class Applier:
                 Outcome(full_name=change.full_name, status="skipped", details="not attempted")
             )
 
-    async def create_flows(self, writes: list[Change]) -> None:
+    async def create_flow(self, job: tuple[str, list[Change]]) -> None:
         """One call per missing flow name (POST /flows/ returns an existing one)."""
-        names = {self.desired[c.full_name].flow for c in writes}
-        for flow_name in sorted(names - set(self.flow_ids)):
-            try:
-                self.report.writes += 1
-                response = await send_write(
-                    self.client, "POST", "/flows/", json={"name": flow_name}
-                )
-                self.flow_ids[flow_name] = str(response.json()["id"])
-            except Exception as exc:
-                if self.unavailable(exc):
-                    return
-                details = f"creating flow '{flow_name}': {describe_error(exc, self.plan.api_url)}"
-                for change in writes:
-                    if self.desired[change.full_name].flow == flow_name:
-                        self.fail(change, details)
+        flow_name, writes = job
+        if self.report.aborted:
+            return
+        try:
+            self.report.writes += 1
+            response = await send_write(self.client, "POST", "/flows/", json={"name": flow_name})
+            self.flow_ids[flow_name] = str(response.json()["id"])
+        except Exception as exc:
+            if self.unavailable(exc):
+                return
+            details = f"creating flow '{flow_name}': {describe_error(exc, self.plan.api_url)}"
+            for change in writes:
+                if self.desired[change.full_name].flow == flow_name:
+                    self.fail(change, details)
 
     async def attempt(
         self, change: Change, send: Callable[[], Any], done: Status, details: str

@@ -214,7 +214,7 @@ async def deploy(
     prune: bool = False,
     adopt: bool = False,
     dry_run: bool = False,
-    concurrency: int = 1,
+    concurrency: int | None = 1,
     on_outcome: Callable[[Outcome], None] | None = None,
     client: Any = None,
     lease: LeaseSettings | None = None,
@@ -225,7 +225,8 @@ async def deploy(
 
     Reads and writes go through flowfleet's one HTTP client; a given `client` serves both.
     With `lease`, a write run holds the server-kept deploy lease (flowfleet.lease) from
-    its read to its last write; `on_plan` sees the plan just before it is applied.
+    its read to its last write; `on_plan` sees the plan just before it is applied;
+    `concurrency` None is `auto` (write_concurrency.py).
     """
     async with client or target.reader() as reader:
         scope = await target.reads(reader, prune)  # an unreachable server fails here, at once

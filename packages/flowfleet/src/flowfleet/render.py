@@ -180,14 +180,18 @@ def render_report(report: Report, output: Output, console: Console) -> None:
                 "results": [secrets.mask(o.model_dump()) for o in report.outcomes],
                 "summary": counts,
                 "writes": report.writes,
+                "writers": report.writers.model_dump() if report.writers else None,
                 "ok": report.ok,
                 "aborted": secrets.scrub(report.aborted or "") or None,
             }
         )
         return
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
+    writers = f"Writes in flight: {report.writers.describe()}." if report.writers else ""
     if output in (Output.markdown, Output.github):
         print(f"### flowfleet deploy to `{report.environment}`\n\n{summary}\n")
+        if writers:
+            print(f"{writers}\n")
         print("| Name | Status | Details |\n|---|---|---|")
         for o in report.outcomes:
             print(f"| `{o.full_name}` | {o.status} | {cell(secrets.scrub(o.details))} |")
@@ -204,3 +208,5 @@ def render_report(report: Report, output: Output, console: Console) -> None:
     console.print(table)
     verdict = "Failed to apply every change" if report.failed or report.aborted else "Applied"
     console.print(f"{verdict}: {summary}.")
+    if writers:
+        console.print(writers)

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from flowfleet import branches, engine, lease, render_github, secrets, terminal
+from flowfleet import branches, engine, lease, render_github, secrets, terminal, write_concurrency
 from flowfleet.apply import Outcome, Report
 from flowfleet.cleanup import prune_branches, stale_selector
 from flowfleet.cli import app, fail
@@ -133,12 +133,11 @@ def deploy(
     adopt: bool = ADOPT,
     branch: str | None = BRANCH,
     output: Output = OUTPUT,
-    concurrency: int = typer.Option(
-        int(os.environ.get("FLOWFLEET_CONCURRENCY", "1")),
+    concurrency: str = typer.Option(
+        os.environ.get("FLOWFLEET_CONCURRENCY", write_concurrency.AUTO),
         "--concurrency",
-        min=1,
-        max=32,
-        help="Writes in flight at once (FLOWFLEET_CONCURRENCY); 1 is fastest on SQLite.",
+        help="Writes in flight at once, 1 to 32, or 'auto' (the default): one for a server "
+        "that answers within 20 ms, four for one further away (FLOWFLEET_CONCURRENCY).",
     ),
     lock_wait: float | None = typer.Option(
         None,
@@ -152,6 +151,10 @@ def deploy(
     """Apply the difference: create, update, and delete with --prune. Exit 0 only if all applied.
 
     A package that does not load is left as it is on the server; the rest apply."""
+    try:
+        writers = write_concurrency.parse(concurrency)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--concurrency'") from None
     log = ApplyLog()  # on Ctrl-C: what was applied and what was not
     with log.on_ctrl_c():
         target = announce(load_target(env, branch, output, "deploy", package))
@@ -165,7 +168,7 @@ def deploy(
                 prune=prune,
                 adopt=adopt,
                 dry_run=dry_run,
-                concurrency=concurrency,
+                concurrency=writers,
                 on_outcome=log,
                 lease=lease.LeaseSettings.from_env(lock_wait),
                 on_plan=log.planned,
