@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to each request")
     parser.add_argument("--levels", default="1,2,4", help="writes in flight, compared")
+    parser.add_argument("--out", type=Path, help="default: bench/results/writers-<db>[-<ms>].json")
     args = parser.parse_args(argv)
     levels = tuple(int(x) for x in args.levels.split(","))
 
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_to_one_writer": {k: round(v / medians[1], 2) for k, v in medians.items()},
     }
     suffix = f"-{args.latency_ms:g}ms" if args.latency_ms else ""
-    out = RESULTS / f"writers-{args.db}{suffix}.json"
+    out = args.out or RESULTS / f"writers-{args.db}{suffix}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     for level, median in medians.items():
         print(

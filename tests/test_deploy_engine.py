@@ -21,7 +21,7 @@ from flowfleet import desired as ownership
 from flowfleet.observed import ServerState
 from flowfleet.plan import make_plan
 from flowfleet.problems import FlowfleetError
-from flowfleet.write_concurrency import REMOTE_WRITERS
+from flowfleet.write_concurrency import TRIAL, TRIAL_MIN, WRITERS
 from misbehaving import Proxy
 from server_kinds import BOTH_DATABASES
 
@@ -88,18 +88,24 @@ def test_first_deploy_creates_everything_and_a_redeploy_writes_nothing(fleet):
     assert runs_before <= scheduled_run_ids(fleet.api_url, ids)
 
 
-# Set numbers are obeyed, whatever the database (`auto` is tested below).
-@pytest.mark.parametrize(
-    ("db_server", "concurrency"), [("sqlite", 1), ("postgresql", 3)], indirect=["db_server"]
-)
-def test_writes_in_flight_are_exactly_the_concurrency(fleet, concurrency):
-    names = [f"w{i}" for i in range(8)]
+def create_all(fleet: DeployFleet, names: list[str], concurrency: int | None):
+    """Declare `names` and deploy them all as new: the report and the writes counted."""
     for name in names:
         fleet.add(name, cron="0 1 * * *")
     counter = WriteCounter()
     _, report = fleet.deploy(counter=counter, concurrency=concurrency)
     assert report.ok
     assert [o.status for o in report.outcomes] == ["created"] * len(names)
+    return report, counter
+
+
+# Set numbers are obeyed, whatever the database (`auto` is tested below).
+@pytest.mark.parametrize(
+    ("db_server", "concurrency"), [("sqlite", 1), ("postgresql", 3)], indirect=["db_server"]
+)
+def test_writes_in_flight_are_exactly_the_concurrency(fleet, concurrency):
+    names = [f"w{i}" for i in range(8)]
+    report, counter = create_all(fleet, names, concurrency)
     assert counter.writes.count("POST /api/deployments/") == len(names)
     assert counter.most_in_flight == concurrency
     assert set(fleet.server_deployments()) == {f"{fleet.flow_name(n)}/default" for n in names}
@@ -274,23 +280,34 @@ def test_failed_write_is_reported_and_fails_the_run(fleet):
     assert "422" in failed and "stream_output" in failed
 
 
-@pytest.mark.parametrize(("round_trip", "writers"), [(0.0, 1), (0.05, REMOTE_WRITERS)])
+@pytest.mark.parametrize(("round_trip", "writers"), [(0.0, 1), (0.05, WRITERS)])
 def test_auto_concurrency_times_the_server_and_the_report_says_so(
     prefect_server, tmp_path, round_trip, writers
 ):
-    """`--concurrency auto`: one writer for a server next to the client; REMOTE_WRITERS
-    for one 50 ms away (a proxy holding every request, as a network would)."""
+    """`--concurrency auto`: one writer for a server next to the client (too few writes for
+    a trial); WRITERS for one 50 ms away (a proxy holding every request, as a network
+    would)."""
     with Proxy(prefect_server.port) as proxy:
         proxy.misbehave("slow", seconds=round_trip)
         fleet = DeployFleet(tmp_path, proxy.api_url if round_trip else prefect_server.api_url)
         names = [f"w{i}" for i in range(8)]
-        for name in names:
-            fleet.add(name, cron="0 1 * * *")
-        counter = WriteCounter()
-        _, report = fleet.deploy(counter=counter, concurrency=None)
+        report, counter = create_all(fleet, names, None)
         on_server = set(fleet.server_deployments())
-    assert report.ok
-    assert [o.status for o in report.outcomes] == ["created"] * len(names)
     assert (report.writers.chosen, report.writers.count) == ("auto", writers)
     assert (report.writers.round_trip_ms >= round_trip * 1000) and counter.most_in_flight == writers
     assert on_server == {f"{fleet.flow_name(n)}/default" for n in names}
+
+
+def test_auto_concurrency_tries_several_writers_on_a_near_server_and_keeps_one_on_sqlite(
+    prefect_server, tmp_path
+):
+    """Enough writes for a trial: TRIAL alone, TRIAL with WRITERS at once, then the rest
+    at the winner's count. SQLite queues concurrent writers on its lock: one is kept."""
+    fleet = DeployFleet(tmp_path, prefect_server.api_url)
+    names = [f"t{i:02d}" for i in range(TRIAL_MIN)]
+    report, counter = create_all(fleet, names, None)
+    assert counter.most_in_flight == WRITERS  # the trial's second half
+    trial = report.writers.trial_ms
+    assert set(trial) == {1, WRITERS} and report.writers.count == 1, trial
+    assert counter.writes.count("POST /api/deployments/") == len(names) >= 2 * TRIAL
+    assert set(fleet.server_deployments()) == {f"{fleet.flow_name(n)}/default" for n in names}

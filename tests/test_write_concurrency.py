@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from flowfleet.write_concurrency import AUTO, NEAR_MS, REMOTE_WRITERS, Writers, choose, parse
+from flowfleet.write_concurrency import (
+    AUTO,
+    NEAR_MS,
+    TRIAL_MIN,
+    WRITERS,
+    Writers,
+    after_trial,
+    choose,
+    parse,
+)
 
 
 @pytest.mark.parametrize(
@@ -25,17 +34,34 @@ def test_parse_refuses_with_the_allowed_values(given: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("round_trips", "writers"),
+    ("round_trips", "writes", "writers", "trial"),
     [
-        ([0.8, 1.1, 0.9], 1),  # loopback
-        ([3.0, 45.0, 60.0], 1),  # a near server in a busy moment: the fastest answer counts
-        ([NEAR_MS, NEAR_MS + 5, NEAR_MS + 1], REMOTE_WRITERS),
-        ([120.0, 95.0, 140.0], REMOTE_WRITERS),  # Prefect Cloud from another continent
+        ([0.8, 1.1, 0.9], 10, 1, None),  # loopback, few writes
+        ([0.8, 1.1, 0.9], TRIAL_MIN, 1, {}),  # loopback, enough writes to try several
+        ([3.0, 45.0, 60.0], 10, 1, None),  # a busy moment: the fastest answer counts
+        ([NEAR_MS, NEAR_MS + 5, NEAR_MS + 1], 10, WRITERS, None),
+        ([120.0, 95.0, 140.0], 5000, WRITERS, None),  # Prefect Cloud: no trial needed
     ],
 )
-def test_choose(round_trips: list[float], writers: int) -> None:
-    chosen = choose(round_trips)
+def test_choose(round_trips: list[float], writes: int, writers: int, trial: dict | None) -> None:
+    chosen = choose(round_trips, writes)
     assert (chosen.count, chosen.chosen, chosen.round_trip_ms) == (writers, AUTO, min(round_trips))
+    assert chosen.trial_ms == trial and chosen.wants_trial == (trial == {})
+
+
+@pytest.mark.parametrize(
+    ("alone", "together", "writers"),
+    [
+        (21.0, 106.0, 1),  # SQLite on this machine: writers queue on its lock
+        (16.0, 12.0, WRITERS),  # PostgreSQL on this machine: 0.75x
+        (16.0, 15.0, 1),  # 0.94x: within noise, one writer is kept
+        (16.0, 14.4, WRITERS),  # exactly 0.9x
+    ],
+)
+def test_after_trial(alone: float, together: float, writers: int) -> None:
+    tried = after_trial(choose([0.8], TRIAL_MIN), alone, together)
+    assert tried.count == writers
+    assert tried.trial_ms == {1: alone, WRITERS: together} and not tried.wants_trial
 
 
 def test_the_report_says_why() -> None:
@@ -43,3 +69,8 @@ def test_the_report_says_why() -> None:
     assert choose([0.84]).describe() == "1 at once (auto: near server, 0.8 ms round trip)"
     assert choose([95.0]).describe() == "4 at once (auto: remote server, 95 ms round trip)"
     assert Writers(count=1, chosen=AUTO).describe() == "1 at once (auto; the server was not timed)"
+    tried = after_trial(choose([0.84], TRIAL_MIN), 16.0, 12.0)
+    assert tried.describe() == (
+        "4 at once (auto: near server, 0.8 ms round trip; "
+        "a write took 16 ms alone, 12 ms with 4 at once)"
+    )

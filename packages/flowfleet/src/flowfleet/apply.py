@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
-from itertools import chain
+from itertools import chain, islice
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -15,6 +16,7 @@ from flowfleet.desired import DesiredDeployment
 from flowfleet.errors import describe_error, server_unavailable
 from flowfleet.observed import ServerState
 from flowfleet.plan import Change, Plan
+from flowfleet.write_concurrency import TRIAL, WRITERS
 
 Status = Literal["created", "updated", "unchanged", "deleted", "failed", "skipped"]
 PAST_TENSE: dict[str, Status] = {"create": "created", "update": "updated", "delete": "deleted"}
@@ -142,19 +144,27 @@ class Applier:
             Outcome(full_name=c.full_name, status="unchanged") for c in plan.unchanged
         )
         writes = plan.create + plan.update
-        report.writers = await write_concurrency.decide(
-            self.client, self.concurrency, writes=self.total > 0
-        )
+        writers = await write_concurrency.decide(self.client, self.concurrency, writes=self.total)
         flows = sorted({self.desired[c.full_name].flow for c in writes} - set(self.flow_ids))
-        await self.in_turns((self.create_flow, (name, writes)) for name in flows)
-        await self.in_turns(
-            chain(((self.write, c) for c in writes), ((self.delete, c) for c in plan.delete))
-        )
+        await self.in_turns(((self.create_flow, (name, writes)) for name in flows), writers.count)
+        jobs = chain(((self.write, c) for c in writes), ((self.delete, c) for c in plan.delete))
+        if writers.wants_trial:  # a near server: do several writers pay? (write_concurrency)
+            alone = await self.timed(islice(jobs, TRIAL), 1)
+            together = await self.timed(islice(jobs, TRIAL), WRITERS)
+            writers = write_concurrency.after_trial(writers, alone, together)
+        report.writers = writers
+        await self.in_turns(jobs, writers.count)
         report.outcomes.sort(key=lambda o: o.full_name)
         return report
 
-    async def in_turns(self, jobs: Iterator[tuple[Callable[[Any], Any], Any]]) -> None:
-        """The report's writers, each taking the next job when it is free.
+    async def timed(self, jobs: Iterator[tuple[Callable[[Any], Any], Any]], count: int) -> float:
+        """Milliseconds per job, `jobs` run by `count` writers."""
+        started = time.perf_counter()
+        await self.in_turns(jobs, count)
+        return (time.perf_counter() - started) * 1000 / TRIAL
+
+    async def in_turns(self, jobs: Iterator[tuple[Callable[[Any], Any], Any]], count: int) -> None:
+        """`count` writers, each taking the next job when it is free.
 
         One task per change, held back by a semaphore, kept every waiting change's task
         and frames alive at once: 22 MB at 10,000 changes for the bare pattern
@@ -165,7 +175,6 @@ class Applier:
             for job, item in jobs:
                 await job(item)
 
-        count = self.report.writers.count if self.report.writers else 1
         await asyncio.gather(*(writer() for _ in range(count)))
 
     def record(self, outcome: Outcome) -> None:

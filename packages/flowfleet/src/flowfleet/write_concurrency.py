@@ -1,14 +1,18 @@
-"""How many writes a deploy keeps in flight; `--concurrency auto` times the server first.
+"""How many writes a deploy keeps in flight; `--concurrency auto` measures the server.
 
-Concurrent writers pay only while the client waits on the network, not on the server.
-Measured with bench/writers.py (bench/findings.md): against a server on the same
-machine, more writers were slower on SQLite (1.89x the time per deployment with 2,
-3.78x with 4: writers queue on its lock) and within noise on PostgreSQL 15 (0.88x,
-0.83x), because the server's own CPU is the limit. With a round trip added between
-client and server, the writes overlap the waiting instead. So `auto` asks the server a
-trivial question a few times and keeps one writer for a server that answers within
-NEAR_MS, and REMOTE_WRITERS for one further away (Prefect Cloud, a server across a
-network).
+Measured with bench/writers.py (bench/findings.md), time per new deployment against one
+writer. Near the server, its own work is the limit, and the database decides: SQLite
+queues writers on its lock (2 writers 1.67x, 4 writers 4.99x), PostgreSQL 15 overlaps
+some (4 writers 0.75x). Across a network, writers overlap the waiting (50 ms away, 4
+writers: SQLite 0.49x, PostgreSQL 0.27x; 8 made SQLite slower again). A client cannot
+ask which database a server uses (`/admin/settings` masks the URL), so `auto` measures:
+
+- three `GET /health` round trips; the fastest at NEAR_MS or more is a remote server
+  (Prefect Cloud, a server across a network): WRITERS at once;
+- a near server with at least TRIAL_MIN writes to do runs a trial with the real writes:
+  TRIAL of them one at a time, the next TRIAL with WRITERS at once, and keeps WRITERS
+  only if they took at most KEEP of one writer's time per write (less is noise);
+- otherwise one writer.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from pydantic import BaseModel
 
 AUTO = "auto"
 NEAR_MS = 20.0
-REMOTE_WRITERS = 4
+WRITERS = 4
 PROBES = 3
 PROBE_BUDGET = 3.0  # seconds for all probes: Prefect Cloud answers in well under one
+TRIAL = 16
+TRIAL_MIN = 4 * TRIAL  # the trial's slower half costs little against the rest
+KEEP = 0.9
 MAX_WRITERS = 32
 
 
@@ -33,6 +40,11 @@ class Writers(BaseModel):
     count: int
     chosen: str  # "set" (a number was given) or "auto"
     round_trip_ms: float | None = None  # the fastest probe, when `auto` timed the server
+    trial_ms: dict[int, float] | None = None  # ms per write at 1 and WRITERS, if tried
+
+    @property
+    def wants_trial(self) -> bool:
+        return self.chosen == AUTO and self.trial_ms == {}
 
     def describe(self) -> str:
         if self.chosen != AUTO:
@@ -40,7 +52,11 @@ class Writers(BaseModel):
         if self.round_trip_ms is None:
             return f"{self.count} at once (auto; the server was not timed)"
         where = "near" if self.round_trip_ms < NEAR_MS else "remote"
-        return f"{self.count} at once (auto: {where} server, {self.round_trip_ms:g} ms round trip)"
+        said = f"{self.count} at once (auto: {where} server, {self.round_trip_ms:g} ms round trip"
+        if self.trial_ms:
+            one, many = self.trial_ms[1], self.trial_ms[WRITERS]
+            said += f"; a write took {one:g} ms alone, {many:g} ms with {WRITERS} at once"
+        return said + ")"
 
 
 def parse(value: str) -> int | None:
@@ -53,15 +69,25 @@ def parse(value: str) -> int | None:
     raise ValueError(f"takes a number from 1 to {MAX_WRITERS} or '{AUTO}', not '{value}'")
 
 
-def choose(round_trips_ms: list[float]) -> Writers:
-    """`auto`'s choice from the measured round trips (pure). The fastest answer is the
-    network's floor; a slower one may only be a busy moment of the machine."""
-    fastest = min(round_trips_ms)
-    count = 1 if fastest < NEAR_MS else REMOTE_WRITERS
-    return Writers(count=count, chosen=AUTO, round_trip_ms=round(fastest, 1))
+def choose(round_trips_ms: list[float], writes: int = 0) -> Writers:
+    """`auto`'s choice from the round trips (pure). The fastest answer is the network's
+    floor; a slower one may only be a busy moment of the machine. A near server with
+    TRIAL_MIN writes or more starts at one writer, with its trial to run (`trial_ms` {})."""
+    fastest = round(min(round_trips_ms), 1)
+    if fastest >= NEAR_MS:
+        return Writers(count=WRITERS, chosen=AUTO, round_trip_ms=fastest)
+    trial = {} if writes >= TRIAL_MIN else None
+    return Writers(count=1, chosen=AUTO, round_trip_ms=fastest, trial_ms=trial)
 
 
-async def decide(client: Any, setting: int | None, *, writes: bool = True) -> Writers:
+def after_trial(writers: Writers, alone_ms: float, together_ms: float) -> Writers:
+    """The trial's verdict (pure): WRITERS only if clearly faster per write."""
+    count = WRITERS if together_ms <= KEEP * alone_ms else 1
+    trial = {1: round(alone_ms, 1), WRITERS: round(together_ms, 1)}
+    return writers.model_copy(update={"count": count, "trial_ms": trial})
+
+
+async def decide(client: Any, setting: int | None, *, writes: int = 1) -> Writers:
     """A set number as it is. `auto` times PROBES small reads through `client` first,
     unless there is nothing to write. A server that fails or stalls them within
     PROBE_BUDGET seconds gets one writer, and the writes then report what is wrong."""
@@ -81,4 +107,4 @@ async def decide(client: Any, setting: int | None, *, writes: bool = True) -> Wr
         await asyncio.wait_for(probe(), PROBE_BUDGET)
     except Exception:  # noqa: BLE001 - the first write meets the same error and names it
         return Writers(count=1, chosen=AUTO)
-    return choose(times)
+    return choose(times, writes)

@@ -136,8 +136,9 @@ def deploy(
     concurrency: str = typer.Option(
         os.environ.get("FLOWFLEET_CONCURRENCY", write_concurrency.AUTO),
         "--concurrency",
-        help="Writes in flight at once, 1 to 32, or 'auto' (the default): one for a server "
-        "that answers within 20 ms, four for one further away (FLOWFLEET_CONCURRENCY).",
+        help="Writes in flight at once, 1 to 32, or 'auto' (the default): four for a remote "
+        "server, and for a near one whatever a trial of its first writes finds faster, one "
+        "or four (FLOWFLEET_CONCURRENCY).",
     ),
     lock_wait: float | None = typer.Option(
         None,
