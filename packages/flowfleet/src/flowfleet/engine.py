@@ -223,10 +223,9 @@ async def deploy(
 ) -> tuple[Plan, Report | None]:
     """Plan, then apply unless dry-run or blocked. The report is None when nothing ran.
 
-    Reads and writes go through flowfleet's one HTTP client; a given `client` serves both.
+    One HTTP client (a given `client`) reads and writes, `concurrency` None is `auto`.
     With `lease`, a write run holds the server-kept deploy lease (flowfleet.lease) from
-    its read to its last write; `on_plan` sees the plan just before it is applied;
-    `concurrency` None is `auto` (write_concurrency.py).
+    its read to its last write; `on_plan` sees the plan just before it is applied.
     """
     async with client or target.reader() as reader:
         scope = await target.reads(reader, prune)  # an unreachable server fails here, at once
