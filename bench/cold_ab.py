@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from flowfleet.devserver import start_server
-from tree_rss import TreePeak
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).resolve().parent / "results"
+import workspace_gen  # noqa: E402
+from fleet import RESULTS, Runner  # noqa: E402
+from flowfleet.devserver import start_server  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,50 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     for part in args.db.parent.glob(args.db.name + "*"):  # the database, its -wal and -shm
         shutil.copy(part, home / part.name.replace(args.db.name, "prefect.db"))
     server = start_server(home, services=False, timeout=300)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PREFECT_", "FLOWFLEET_", "UV_")) and k != "VIRTUAL_ENV"
-    }
-    env.update(
-        PREFECT_HOME=str(args.fleet / "client-home"),
-        PREFECT_API_URL=server.api_url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        FLOWFLEET_CACHE_DIR=str(home / "cache"),
-    )
+    fleet = workspace_gen.Fleet(args.fleet, 0, 0)  # an existing workspace: its size unused
+    runner = Runner(fleet, server.api_url)
+    cache = home / "cache"
 
     def run(action: str, workers: str) -> dict:
-        shutil.rmtree(home / "cache", ignore_errors=True)
-        rss = home / "rss"
-        command = [
-            "/usr/bin/time", "-f", "%M", "-o", str(rss),
-            str(args.fleet / ".venv/bin/flowfleet"), action, "--env", "bench", "--output", "json",
-        ]  # fmt: skip
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command,
-            cwd=args.fleet,
-            env={**env, "FLOWFLEET_RESOLVE_WORKERS": workers},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        tree = TreePeak(process, wrapped=True)
-        out, err = process.communicate()
-        wall = time.perf_counter() - started
-        try:
-            summary = json.loads(out).get("summary")
-        except ValueError:
-            summary = err[-300:]
-        return {
-            "action": action,
-            "workers": workers,
-            "wall_s": round(wall, 2),
-            "peak_rss_mb": round(int(rss.read_text().split()[-1]) / 1024, 1),
-            "tree_rss_mb": tree.stop(),
-            "rc": process.returncode,
-            "summary": summary,
-        }
+        shutil.rmtree(cache, ignore_errors=True)
+        env = {"FLOWFLEET_CACHE_DIR": str(cache), "FLOWFLEET_RESOLVE_WORKERS": workers}
+        result = runner.run(runner.command("flowfleet", action), extra_env=env)
+        out = runner.stdout_json(result) or {}  # deploy: its summary; plan: each list's length
+        summary = out.get("summary") or {k: len(v) for k, v in out.items() if isinstance(v, list)}
+        return {"action": action, "workers": workers, **result, "summary": summary}
 
     results = []
     try:
