@@ -63,7 +63,7 @@ deploy: require-env sync ## Create ENV's pools if missing, then apply only the d
 	@$(RUN) flowfleet pools --env $(ENV)
 	@$(RUN) flowfleet deploy --env $(ENV) $(ARGS)
 
-bench: sync ## Fleet benchmark vs the blog's deploy() pattern (slow; never part of test): ARGS='--sizes 100,1000'
+bench: sync ## Fleet benchmark vs the blog's deploy() pattern, 100 deployments by default (about 10 min; never part of test): ARGS='--sizes 100,1000'
 	@$(RUN) python bench/fleet.py $(ARGS)
 
 build: sync ## Build a package's image: PACKAGE=sales, or a pool's worker image: POOL=worker-prod ENV=prod [ENGINE=podman] [PUSH=1]
