@@ -1,5 +1,5 @@
 """Cold `plan` and cold no-op `deploy` against a server that already holds the fleet, with
-the prewarm workers (`auto`) and without (`FLOWFLEET_RESOLVE_WORKERS=1`), alternating.
+the prewarm workers (`auto`) and without (`FLOWFLEET_RESOLVE_WORKERS=0`), alternating.
 
     python bench/cold_ab.py --fleet /tmp/bench10k/fleet-10000 --db state.db --reps 2
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         print("converge:", run("deploy", "auto"), flush=True)
         for rep in range(args.reps):
             for action in args.actions.split(","):
-                for workers in ("auto", "1") if rep % 2 == 0 else ("1", "auto"):
+                for workers in ("auto", "0") if rep % 2 == 0 else ("0", "auto"):
                     results.append(run(action, workers))
                     print(results[-1], flush=True)
     finally:

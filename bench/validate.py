@@ -14,7 +14,7 @@ With `--baseline DIR` (a checkout of another flowfleet commit, e.g. a `git workt
 its `packages/flowfleet/src` is put first on PYTHONPATH for a second variant, run
 alternately with this one in the same workspace, each with its own cache folder.
 With `--variant NAME:VAR=VALUE`, this checkout runs again with that variable set (say
-`alone:FLOWFLEET_RESOLVE_WORKERS=1`). Wall time is `time.perf_counter()` around the
+`alone:FLOWFLEET_RESOLVE_WORKERS=0`). Wall time is `time.perf_counter()` around the
 subprocess; peak memory is `/usr/bin/time -f %M` (the largest single process) and the
 tree's (the command and its prewarm workers, summed, sampled every 0.1 s). Medians go
 to stdout and bench/results/validate-<timestamp>.json.
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME:VAR=VALUE",
         help="this checkout again with one variable set, run alongside "
-        "(e.g. alone:FLOWFLEET_RESOLVE_WORKERS=1)",
+        "(e.g. alone:FLOWFLEET_RESOLVE_WORKERS=0)",
     )
     args = parser.parse_args(argv)
 

@@ -199,17 +199,42 @@ def cold(script: str, cache_dir: Path, workers: str, **env: str) -> dict:
 
 
 @pytest.mark.cli
-@pytest.mark.parametrize("script", [RESOLVE, EVERY_ENVIRONMENT], ids=["one-env", "every-env"])
-def test_workers_fill_a_cold_cache_and_the_command_imports_no_flow(tmp_path, script):
-    """prewarm.py: two worker processes import and cache the cold packages; the command
+@pytest.mark.parametrize(
+    ("script", "workers"),
+    [(RESOLVE, "2"), (EVERY_ENVIRONMENT, "1")],
+    ids=["one-env-two-workers", "every-env-one-worker"],
+)
+def test_workers_fill_a_cold_cache_and_the_command_imports_no_flow(tmp_path, script, workers):
+    """prewarm.py: worker processes import and cache the cold packages; the command
     itself never imports Prefect, and resolves exactly what one process resolves."""
-    alone = cold(script, tmp_path / "alone", "1")
+    alone = cold(script, tmp_path / "alone", "0")
     assert alone["problems"] == [] and alone["prefect_imported"] is True
     assert {"sales-flows", "marketing-flows"} <= set(alone["imported"])
 
-    helped = cold(script, tmp_path / "workers", "2")
+    helped = cold(script, tmp_path / "workers", workers)
     assert (helped["imported"], helped["prefect_imported"]) == ([], False)
     assert (helped["problems"], helped["listing"]) == ([], alone["listing"])
+
+
+@pytest.mark.cli
+def test_a_worker_taking_one_package_at_a_time_caches_what_the_command_resolves(tmp_path):
+    """A worker lets go of each batch's flows before the next; every later batch must
+    still be stored under the key the command looks for."""
+    alone = cold(RESOLVE, tmp_path / "alone", "0")
+    assert len(alone["imported"]) >= 2  # so the worker below has a second batch
+    environ = {**os.environ, "FLOWFLEET_CACHE_DIR": str(tmp_path / "worker"), "IMAGE_TAG": "t"}
+    environ.pop("FLOWFLEET_NO_CACHE", None)
+    worker = [sys.executable, "-m", "flowfleet.prewarm", "--root", str(ROOT), "--env=prod"]
+    subprocess.run(
+        [*worker, "--branch=main", *alone["imported"]],
+        env={**environ, "FLOWFLEET_RESOLVE_WORKERS": "0", "FLOWFLEET_RESOLVE_BATCH": "1"},
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
+    after = cold(RESOLVE, tmp_path / "worker", "0")
+    assert (after["imported"], after["prefect_imported"]) == ([], False)
+    assert (after["problems"], after["listing"]) == ([], alone["listing"])
 
 
 CRASH_ONE_WORKER = """
@@ -224,7 +249,7 @@ def test_a_worker_that_dies_leaves_its_share_to_the_command(tmp_path):
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(CRASH_ONE_WORKER)
-    alone = cold(RESOLVE, tmp_path / "alone", "1")
+    alone = cold(RESOLVE, tmp_path / "alone", "0")
     helped = cold(RESOLVE, tmp_path / "workers", "2", PYTHONPATH=str(hook))
     from flowfleet.prewarm import shares
 

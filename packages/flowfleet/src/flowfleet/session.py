@@ -32,6 +32,9 @@ class Session:
     _resolve_cache: ResolveCache | None = field(default=None, repr=False)
     _tags: dict[str, LazyTags] = field(default_factory=dict, repr=False)
     _git: dict[str, GitSource] = field(default_factory=dict, repr=False)
+    _caches: dict[tuple[str, str | None], ResolveCache | None] = field(
+        default_factory=dict, repr=False
+    )
 
     @cached_property
     def known_environments(self) -> list[str]:
@@ -50,6 +53,19 @@ class Session:
     def fleet(self) -> Fleet:
         """Every package, imported. `resolve(cached=True)` may narrow this to the misses."""
         return load_fleet(self.loaded_plugins)
+
+    def narrowed(self, packages: Iterable[str]) -> Session:
+        """A session for `packages` alone, sharing this one's plugins and git sources."""
+        narrowed = Session(
+            self.workspace,
+            only=frozenset(packages),
+            _tags=self._tags,
+            _git=self._git,
+            _caches=self._caches,  # keyed before any flow is imported, as the command's are
+        )
+        narrowed.__dict__["loaded_plugins"] = self.loaded_plugins  # keeps `plugins` None:
+        narrowed.__dict__["known_environments"] = self.known_environments  # cached
+        return narrowed
 
     def resolve(
         self, environment: Environment, branch: str | None = None, *, cached: bool = False
@@ -179,10 +195,10 @@ class Session:
 
     def image_tags(self, environment: Environment) -> LazyTags:
         """The environment's image tags, computed once and only when first read."""
-        if environment.name not in self._tags:
-            packages = self._package_names()
+        if environment.name not in self._tags:  # every flow package's: narrowed ones share it
+            workspace, packages = self.workspace, self._package_names()
             self._tags[environment.name] = LazyTags(
-                lambda: image_tags_for(self.workspace, environment, packages)
+                lambda: image_tags_for(workspace, environment, packages)
             )
         return self._tags[environment.name]
 
@@ -192,6 +208,13 @@ class Session:
         return sorted(names if everyone or self.only is None else names & self.only)
 
     def _cache(self, environment: Environment, branch: str | None) -> ResolveCache | None:
+        """The environment's cache, made once: its shared key covers the plugins' imports,
+        and a key made after flows imported (a worker's next batch) would differ."""
+        if (environment.name, branch) not in self._caches:
+            self._caches[environment.name, branch] = self._new_cache(environment, branch)
+        return self._caches[environment.name, branch]
+
+    def _new_cache(self, environment: Environment, branch: str | None) -> ResolveCache | None:
         if not cache_enabled() or self.plugins is not None:
             return None  # in-process plugin sets (tests) have no files to key by
         plugins = self.loaded_plugins
