@@ -70,14 +70,15 @@ def test_release_lets_go_of_a_batch_and_keeps_what_others_share() -> None:
     from flowfleet.plugin_manager import Plugins
     from flowfleet.registry import Registration, Registry
 
-    names = ["zz_released_team", "zz_released_team.flows", "zz_shared_library"]
+    names = ["zz_released_team", "zz_released_team.flows", "zz_shared_library", "zz_ns.a"]
     registry = Registry("zz_released_team")
     registry.registrations.append(Registration(object(), DeploymentConfig(), names[1], "f:1"))
-    fleet = Fleet(Plugins(pluggy.PluginManager("flowfleet")), registries=[registry])
+    namespaced = Registry("zz_ns")  # a top that another batch's registry also names
+    fleet = Fleet(Plugins(pluggy.PluginManager("flowfleet")), registries=[registry, namespaced])
     try:
         sys.modules.update({name: types.ModuleType(name) for name in names})
-        release(fleet)
-        assert [name for name in names if name in sys.modules] == ["zz_shared_library"]
+        release(fleet, keep=frozenset({"zz_ns"}))
+        assert [name for name in names if name in sys.modules] == ["zz_shared_library", "zz_ns.a"]
         assert (registry.registrations, fleet.registries) == ([], [])
     finally:
         gc.unfreeze()  # release freezes what survives: not this test process's heap

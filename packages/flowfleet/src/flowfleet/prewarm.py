@@ -34,6 +34,7 @@ import gc
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,25 +121,31 @@ def main(argv: list[str] | None = None) -> int:
     session = Session(Workspace.find(args.root))
     try:
         environments = [session.environment(name) for name in args.env]
+        tops = Counter(r.package for r in session.loaded_plugins.registries())
+        shared = frozenset(top for top, count in tops.items() if count > 1)
         for batch in batches(args.packages, batch_size()):
             narrowed = session.narrowed(batch)
             narrowed.resolve_each(environments, args.branch, cached=True, collect=True)
-            release(narrowed.fleet)
+            release(narrowed.fleet, keep=shared)
     except FlowfleetError:
         return 1
     return 0
 
 
-def release(fleet: Fleet) -> None:
+def release(fleet: Fleet, keep: frozenset[str] = frozenset()) -> None:
     """Let go of the flows a batch imported, once they are resolved and stored.
 
     Their registrations are emptied and the packages' own modules leave `sys.modules`;
-    shared libraries stay loaded. Afterwards these registries cannot load again in
-    this process, which is why only a worker, about to move on, calls this.
+    shared libraries stay loaded, and so does a top-level module in `keep` (one that
+    several registries name, as a namespace package's may: another batch's flows are
+    under it). Afterwards these registries cannot load again in this process, which
+    is why only a worker, about to move on, calls this.
     """
     for registry in fleet.registries:
         registry.registrations.clear()
         top = registry.package
+        if top in keep:
+            continue
         for name in [m for m in sys.modules if m == top or m.startswith(f"{top}.")]:
             del sys.modules[name]
     fleet.registries.clear()

@@ -55,7 +55,8 @@ class Session:
         return load_fleet(self.loaded_plugins)
 
     def narrowed(self, packages: Iterable[str]) -> Session:
-        """A session for `packages` alone, sharing this one's plugins and git sources."""
+        """A session for `packages` alone (a worker's batch), sharing what this one has
+        loaded and made: plugins, git sources, image tags and caches."""
         narrowed = Session(
             self.workspace,
             only=frozenset(packages),
