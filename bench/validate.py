@@ -49,8 +49,12 @@ COMMANDS = {
 }
 
 
-def measure(fleet: workspace_gen.Fleet, reps: int, variants: dict[str, dict]) -> list[dict]:
-    """`reps` rounds of cold then warm for each command and variant; every sample kept."""
+def measure(
+    fleet: workspace_gen.Fleet, reps: int, variants: dict[str, dict], keep_templates: bool = False
+) -> list[dict]:
+    """`reps` rounds of cold then warm for each command and variant; every sample kept.
+    With `keep_templates`, cold clears the resolutions but keeps the stock templates
+    (template_store.py), as a cold run on an unchanged install finds them."""
     runner = Runner(fleet, "http://127.0.0.1:9/api")  # validate and list read no server
     samples = []
     for rep in range(reps):
@@ -60,7 +64,9 @@ def measure(fleet: workspace_gen.Fleet, reps: int, variants: dict[str, dict]) ->
             for name, argv in COMMANDS.items():
                 for cache in ("cold", "warm"):
                     if cache == "cold":
-                        shutil.rmtree(env["FLOWFLEET_CACHE_DIR"], ignore_errors=True)
+                        cleared = Path(env["FLOWFLEET_CACHE_DIR"])
+                        cleared = cleared / "resolve" if keep_templates else cleared
+                        shutil.rmtree(cleared, ignore_errors=True)
                     run = runner.run(argv(fleet), extra_env=env)
                     samples.append(
                         {"variant": variant, "command": name, "cache": cache, "rep": rep, **run}
@@ -112,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         help="this checkout again with one variable set, run alongside "
         "(e.g. alone:FLOWFLEET_RESOLVE_WORKERS=0)",
     )
+    parser.add_argument(
+        "--keep-templates",
+        action="store_true",
+        help="cold runs keep the stock templates on disk (the first one makes them)",
+    )
     args = parser.parse_args(argv)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="flowfleet-validate-"))
@@ -138,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet = workspace_gen.generate(workdir / f"fleet-{size}", packages, flows, log=log)
         for variant, env in variants.items():
             env["FLOWFLEET_CACHE_DIR"] = str(fleet.root / ".state" / f"cache-{variant}")
-        samples = measure(fleet, args.reps, variants)
+        samples = measure(fleet, args.reps, variants, args.keep_templates)
         rows = summary(samples)
         results["sizes"][str(size)] = {"packages": packages, "flows": flows, "rows": rows}
         results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ session = Session()
 resolution = session.resolve(session.environment("prod"), "main", cached=True)
 print(json.dumps({
     "prefect_imported": "prefect" in sys.modules,
+    "prefect_aws_imported": "prefect_aws" in sys.modules,
     "problems": [str(p) for p in resolution.problems],
     "imported": sorted(session.fleet.loaded_packages),
     "listing": [d.listing() for d in resolution.deployments],
@@ -235,6 +237,21 @@ def test_a_worker_taking_one_package_at_a_time_caches_what_the_command_resolves(
     after = cold(RESOLVE, tmp_path / "worker", "0")
     assert (after["imported"], after["prefect_imported"]) == ([], False)
     assert (after["problems"], after["listing"]) == ([], alone["listing"])
+
+
+@pytest.mark.cli
+def test_a_cold_run_takes_the_stock_templates_from_disk_and_resolves_the_same(tmp_path):
+    """template_store.py: the first cold run imports prefect-aws for the ECS template and
+    keeps it; the next cold run (its resolutions gone) checks against the kept one."""
+    first = cold(RESOLVE, tmp_path, "0")
+    assert first["problems"] == [] and first["prefect_aws_imported"] is True
+    assert len(list((tmp_path / "templates").glob("*.json"))) == 1
+
+    shutil.rmtree(tmp_path / "resolve")
+    again = cold(RESOLVE, tmp_path, "0")
+    assert again["imported"] == first["imported"]  # cold: every package imported again
+    assert again["prefect_aws_imported"] is False
+    assert (again["problems"], again["listing"]) == ([], first["listing"])
 
 
 CRASH_ONE_WORKER = """

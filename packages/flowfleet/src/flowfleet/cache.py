@@ -76,9 +76,13 @@ def enabled() -> bool:
     return os.environ.get("FLOWFLEET_NO_CACHE", "") in ("", "0", "false")
 
 
+def root(workspace: Workspace) -> Path:
+    """Every cache's folder: FLOWFLEET_CACHE_DIR, else the workspace's `.state/cache`."""
+    return Path(os.environ.get("FLOWFLEET_CACHE_DIR") or workspace.root / ".state" / "cache")
+
+
 def folder(workspace: Workspace, environment: str) -> Path:
-    base = os.environ.get("FLOWFLEET_CACHE_DIR") or workspace.root / ".state" / "cache"
-    return Path(base) / "resolve" / environment
+    return root(workspace) / "resolve" / environment
 
 
 class ResolveCache:

@@ -6,10 +6,12 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
-from flowfleet import imports, prewarm, secrets
+from flowfleet import imports, prewarm, secrets, template_store
 from flowfleet.cache import ResolveCache
 from flowfleet.cache import enabled as cache_enabled
+from flowfleet.cache import root as cache_root
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment, environment_names, load_environment
 from flowfleet.facts import Facts, image_tags_for
@@ -66,6 +68,7 @@ class Session:
         )
         narrowed.__dict__["loaded_plugins"] = self.loaded_plugins  # keeps `plugins` None:
         narrowed.__dict__["known_environments"] = self.known_environments  # cached
+        narrowed.__dict__["template_file"] = self.template_file
         return narrowed
 
     def resolve(
@@ -107,26 +110,43 @@ class Session:
             outside = set(self._package_names(everyone=True)) - set(self._package_names())
             self.__dict__["fleet"] = load_fleet(self.loaded_plugins, skip=reused | outside)
         resolutions = []
-        for environment in environments:
-            from_cache = [d for p in sorted(reused) for d in hits[environment.name][p]]
-            try:
-                facts = self.facts(environment, branch, self.fleet.loaded_packages)
-            except FlowfleetError as exc:
-                if not collect:
-                    raise
-                resolutions.append(Resolution(environment, problems=list(exc.problems)))
-                continue
-            resolution = resolve(
-                self.fleet, facts, resolved=from_cache, whole_fleet=self.only is None
-            )
-            # A cached package holds no secret (cache.holds_secrets keeps those out), so
-            # only the fresh ones teach the scrubber: 10,000 cached cost 0.4 s for nothing.
-            _remember_secrets([d for d in resolution.deployments if d.package not in reused])
-            if cache := caches.get(environment.name):
-                cache.store(resolution, self.fleet)
-                self.from_cache, self._resolve_cache = set(reused), cache
-            resolutions.append(resolution)
+        with self._stock_templates():
+            for environment in environments:
+                from_cache = [d for p in sorted(reused) for d in hits[environment.name][p]]
+                try:
+                    facts = self.facts(environment, branch, self.fleet.loaded_packages)
+                except FlowfleetError as exc:
+                    if not collect:
+                        raise
+                    resolutions.append(Resolution(environment, problems=list(exc.problems)))
+                    continue
+                resolution = resolve(
+                    self.fleet, facts, resolved=from_cache, whole_fleet=self.only is None
+                )
+                # A cached package holds no secret (cache.holds_secrets keeps those out), so
+                # only the fresh ones teach the scrubber: 10,000 cached cost 0.4 s for nothing.
+                _remember_secrets([d for d in resolution.deployments if d.package not in reused])
+                if cache := caches.get(environment.name):
+                    cache.store(resolution, self.fleet)
+                    self.from_cache, self._resolve_cache = set(reused), cache
+                resolutions.append(resolution)
         return resolutions
+
+    @contextlib.contextmanager
+    def _stock_templates(self) -> Iterator[None]:
+        """Stock pool templates from disk around a resolution that imports packages, and
+        any it made written back (template_store.py); a warm one reads nothing."""
+        path = self.template_file if self.fleet.registries else None
+        known = template_store.load(path) if path else 0
+        yield
+        if path:
+            template_store.save(path, known)
+
+    @cached_property
+    def template_file(self) -> Path | None:
+        if not cache_enabled() or self.plugins is not None:
+            return None  # as for the resolution cache: no files to key in-process plugins by
+        return template_store.store_file(cache_root(self.workspace))
 
     def _prewarm(
         self,

@@ -196,8 +196,6 @@ class EcsTask(InfraConfig):
         `variables` are the pool template's defaults with the deployment's job
         variables laid over them: what the worker will see.
         """
-        from prefect_aws.workers import ecs_worker
-
         problems: list[JobProblem] = []
         if variables.get("network_configuration") and not variables.get("vpc_id"):
             problems.append(
@@ -226,7 +224,11 @@ class EcsTask(InfraConfig):
                     "set execution_role_arn to a role allowed to write logs",
                 )
             )
-        launch_type = variables.get("launch_type", ecs_worker.ECS_DEFAULT_LAUNCH_TYPE)
+        # The template's defaults carry a launch type: prefect-aws (0.7 s to import) is
+        # asked only for a declared template without one, or a size left half unset.
+        launch_type = variables.get("launch_type", _UNSET)
+        if launch_type is _UNSET:
+            launch_type = _worker_default("launch_type")
         size = {"cpu": variables.get("cpu"), "memory": variables.get("memory")}
         given = [k for k, v in size.items() if v is not None]
         if (
@@ -236,10 +238,9 @@ class EcsTask(InfraConfig):
             and all(isinstance(size[k], int) for k in given)  # else the schema check says so
         ):
             # The worker fills a missing half with its own default (1024 CPU / 2048 MiB).
-            defaults = {"cpu": ecs_worker.ECS_DEFAULT_CPU, "memory": ecs_worker.ECS_DEFAULT_MEMORY}
-            filled = {k: defaults[k] for k in size if size[k] is None}
+            filled = {k: _worker_default(k) for k in size if size[k] is None}
             problem = fargate_problem(
-                size["cpu"] or defaults["cpu"], size["memory"] or defaults["memory"]
+                size["cpu"] or _worker_default("cpu"), size["memory"] or _worker_default("memory")
             )
             if problem and filled:
                 [(missing, value)] = filled.items()
@@ -287,3 +288,13 @@ def _subnets_looked_up_at_run_time(vpc_id: str | None, configuration: Any) -> di
 @hookimpl
 def flowfleet_infra_types() -> list[type[InfraConfig]]:
     return [EcsTask]
+
+
+_UNSET = object()
+
+
+def _worker_default(name: str) -> Any:
+    """prefect-aws's `ECS_DEFAULT_<name>`: what its worker uses for a variable left unset."""
+    from prefect_aws.workers import ecs_worker
+
+    return getattr(ecs_worker, f"ECS_DEFAULT_{name.upper()}")

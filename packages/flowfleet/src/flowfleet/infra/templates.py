@@ -13,12 +13,16 @@ prefect-kubernetes's for `kubernetes`, Prefect's process worker, prefect-docker'
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 from functools import cache
 from typing import Any
 
+import flowfleet
 from flowfleet import secrets
 from flowfleet.infra.base import InfraConfig, JobProblem
 
+_FLOWFLEET = os.path.dirname(flowfleet.__file__) + os.sep  # keyed by its files on disk
 JSON_TYPES = {
     bool: "boolean",
     int: "integer",
@@ -47,18 +51,50 @@ def worker_template(pool_type: str) -> dict[str, Any] | None:
     return None
 
 
+# Stock templates made by installed code, by `stock_name`: seeded from disk at the
+# session's boundary (template_store.py), so a process that finds one here never
+# imports the worker package that makes it.
+_known: dict[str, dict[str, Any] | None] = {}
+
+
+def stock_name(infra_type: type[InfraConfig], pool_type: str) -> str:
+    return f"{infra_type.__module__}.{infra_type.__qualname__} {pool_type}"
+
+
+def learn(templates: dict[str, dict[str, Any] | None]) -> None:
+    _known.update(templates)
+
+
+def learned() -> dict[str, dict[str, Any] | None]:
+    return dict(_known)
+
+
 @cache
 def _stock(infra_type: type[InfraConfig], pool_type: str) -> dict[str, Any] | None:
     # Built once per process: generating a worker's template costs tens of ms. Without
     # the worker's package (a deploy host without prefect-aws) there is nothing to check.
+    name = stock_name(infra_type, pool_type)
+    if name in _known:
+        return _known[name]
     try:
         if pool_type in ("process", "docker"):
-            return worker_template(pool_type)
-        if infra_type.pool_type == pool_type:
-            return infra_type.base_job_template()
+            template = worker_template(pool_type)
+        elif infra_type.pool_type == pool_type:
+            template = infra_type.base_job_template()
+        else:
+            template = None
     except (ImportError, RuntimeError):
-        return None
-    return None
+        template = None
+    if _made_by_installed_code(infra_type):  # an infra type in the workspace may change
+        _known[name] = template
+    return template
+
+
+def _made_by_installed_code(infra_type: type[InfraConfig]) -> bool:
+    from flowfleet import imports
+
+    file = getattr(sys.modules.get(infra_type.__module__), "__file__", None) or ""
+    return imports.installed(file) or file.startswith(_FLOWFLEET)
 
 
 def stock_template(infra_type: type[InfraConfig], pool_type: str) -> dict[str, Any] | None:
