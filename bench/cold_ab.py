@@ -5,7 +5,8 @@ the prewarm workers (`auto`) and without (`FLOWFLEET_RESOLVE_WORKERS=0`), altern
 
 `--fleet` is a workspace from bench/workspace_gen.py, `--db` a copy of a Prefect SQLite
 database that holds its deployments (say the one `bench/fleet.py` left behind), served
-by a Prefect server with its services off. Each run clears flowfleet's cache first.
+by a Prefect server with its services off. Each run clears flowfleet's cache first
+(with `--keep-templates`, its resolutions only: the stock templates stay).
 One untimed deploy converges the server first. Wall time, the largest process's peak
 (`/usr/bin/time -f %M`) and the process tree's summed peak (tree_rss.py).
 """
@@ -33,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--actions", default="plan,deploy")
     parser.add_argument("--out", type=Path, default=RESULTS / "cold-ab.json")
+    parser.add_argument(
+        "--keep-templates",
+        action="store_true",
+        help="cold runs keep the stock templates on disk (the untimed deploy makes them)",
+    )
     args = parser.parse_args(argv)
 
     home = Path(tempfile.mkdtemp(prefix="ffcold-"))
@@ -44,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = home / "cache"
 
     def run(action: str, workers: str) -> dict:
-        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(cache / "resolve" if args.keep_templates else cache, ignore_errors=True)
         env = {"FLOWFLEET_CACHE_DIR": str(cache), "FLOWFLEET_RESOLVE_WORKERS": workers}
         result = runner.run(runner.command("flowfleet", action), extra_env=env)
         out = runner.stdout_json(result) or {}  # deploy: its summary; plan: each list's length

@@ -13,9 +13,9 @@ never imports the flows the workers cached, so its own memory is the warm path's
 
 A worker resolves its share BATCH packages at a time (FLOWFLEET_RESOLVE_BATCH) and lets
 go of each batch's flows before the next. A worker holding its whole share (250
-packages, 5,000 flows) peaked at 209 MB; batch by batch it peaks at 137 MB, about
-120 MB of which is there before any flow: Prefect, prefect-aws and the workspace's
-image tags (bench/findings.md). Only a worker may let go: it exits after, while a
+packages, 5,000 flows) peaked at 209 MB; batch by batch it peaks at 133 MB, and at
+123 MB when the stock templates are on disk (template_store.py): most of it is there
+before any flow (Prefect, the plugins, the workspace's image tags; bench/findings.md). Only a worker may let go: it exits after, while a
 command may import a package again (pruning re-resolves from code).
 
 FLOWFLEET_RESOLVE_WORKERS sets how many run at once: `0` turns them off, a number forces
