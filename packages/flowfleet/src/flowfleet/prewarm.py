@@ -15,8 +15,9 @@ A worker resolves its share BATCH packages at a time (FLOWFLEET_RESOLVE_BATCH) a
 go of each batch's flows before the next. A worker holding its whole share (250
 packages, 5,000 flows) peaked at 209 MB; batch by batch it peaks at 133 MB, and at
 123 MB when the stock templates are on disk (template_store.py): most of it is there
-before any flow (Prefect, the plugins, the workspace's image tags; bench/findings.md). Only a worker may let go: it exits after, while a
-command may import a package again (pruning re-resolves from code).
+before any flow (Prefect, the plugins, the workspace's image tags; bench/findings.md).
+Only a worker may let go: it exits after, while a command may import a package again
+(pruning re-resolves from code).
 
 FLOWFLEET_RESOLVE_WORKERS sets how many run at once: `0` turns them off, a number forces
 that many. By default (`auto`) there is one per CPU this process may use, up to
