@@ -6,7 +6,8 @@ the prewarm workers (`auto`) and without (`FLOWFLEET_RESOLVE_WORKERS=0`), altern
 `--fleet` is a workspace from bench/workspace_gen.py, `--db` a copy of a Prefect SQLite
 database that holds its deployments (say the one `bench/fleet.py` left behind), served
 by a Prefect server with its services off. Each run clears flowfleet's cache first
-(with `--keep-templates`, its resolutions only: the stock templates stay).
+(`--keep templates` keeps the stock templates; `--keep state` those and the read-scope
+file, with which the command reads the server ahead while it resolves).
 One untimed deploy converges the server first. Wall time, the largest process's peak
 (`/usr/bin/time -f %M`) and the process tree's summed peak (tree_rss.py).
 """
@@ -35,9 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", default="plan,deploy")
     parser.add_argument("--out", type=Path, default=RESULTS / "cold-ab.json")
     parser.add_argument(
-        "--keep-templates",
-        action="store_true",
-        help="cold runs keep the stock templates on disk (the untimed deploy makes them)",
+        "--keep",
+        choices=("nothing", "templates", "state"),
+        default="nothing",
+        help="what a cold run keeps of the cache: the stock templates, or those and the "
+        "read-scope file, as a user's .state has (the untimed deploy makes both)",
     )
     args = parser.parse_args(argv)
 
@@ -50,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     cache = home / "cache"
 
     def run(action: str, workers: str) -> dict:
-        shutil.rmtree(cache / "resolve" if args.keep_templates else cache, ignore_errors=True)
+        kept = {"nothing": set(), "templates": {"templates"}, "state": {"templates", "read_scope"}}
+        for part in cache.glob("*"):
+            if part.name not in kept[args.keep]:
+                shutil.rmtree(part, ignore_errors=True)
         env = {"FLOWFLEET_CACHE_DIR": str(cache), "FLOWFLEET_RESOLVE_WORKERS": workers}
         result = runner.run(runner.command("flowfleet", action), extra_env=env)
         out = runner.stdout_json(result) or {}  # deploy: its summary; plan: each list's length
