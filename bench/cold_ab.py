@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workspace_gen  # noqa: E402
-from fleet import RESULTS, Runner  # noqa: E402
+from fleet import KEEP, RESULTS, Runner, clear_cache_folder  # noqa: E402
 from flowfleet.devserver import start_server  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "cold-ab.json")
     parser.add_argument(
         "--keep",
-        choices=("nothing", "templates", "state"),
+        choices=KEEP,
         default="nothing",
         help="what a cold run keeps of the cache: the stock templates, or those and the "
         "read-scope file, as a user's .state has (the untimed deploy makes both)",
@@ -53,10 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = home / "cache"
 
     def run(action: str, workers: str) -> dict:
-        kept = {"nothing": set(), "templates": {"templates"}, "state": {"templates", "read_scope"}}
-        for part in cache.glob("*"):
-            if part.name not in kept[args.keep]:
-                shutil.rmtree(part, ignore_errors=True)
+        clear_cache_folder(cache, args.keep)
         env = {"FLOWFLEET_CACHE_DIR": str(cache), "FLOWFLEET_RESOLVE_WORKERS": workers}
         result = runner.run(runner.command("flowfleet", action), extra_env=env)
         out = runner.stdout_json(result) or {}  # deploy: its summary; plan: each list's length

@@ -197,6 +197,19 @@ def clear_flowfleet_cache(fleet: workspace_gen.Fleet) -> list[str]:
     return cleared
 
 
+# What a cold run may keep of flowfleet's cache folder (FLOWFLEET_CACHE_DIR): nothing,
+# the stock templates (template_store.py), or those and the read-scope file, with which
+# a command reads the server ahead while it resolves: what a user's `.state` holds.
+KEEP = {"nothing": frozenset(), "templates": {"templates"}, "state": {"templates", "read_scope"}}
+
+
+def clear_cache_folder(folder: Path, keep: str = "nothing") -> None:
+    """Empty `folder` for a cold run, except what `keep` (a KEEP key) names."""
+    for part in folder.glob("*"):
+        if part.name not in KEEP[keep]:
+            shutil.rmtree(part, ignore_errors=True) if part.is_dir() else part.unlink()
+
+
 # ---------------------------------------------------------------- the measurements
 
 

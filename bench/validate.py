@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workspace_gen  # noqa: E402
-from fleet import RESULTS, Runner, git_head, log, machine  # noqa: E402
+from fleet import KEEP, RESULTS, Runner, clear_cache_folder, git_head, log, machine  # noqa: E402
 
 COMMANDS = {
     "validate": lambda fleet: [str(fleet.flowfleet), "validate"],
@@ -50,11 +49,11 @@ COMMANDS = {
 
 
 def measure(
-    fleet: workspace_gen.Fleet, reps: int, variants: dict[str, dict], keep_templates: bool = False
+    fleet: workspace_gen.Fleet, reps: int, variants: dict[str, dict], keep: str = "nothing"
 ) -> list[dict]:
     """`reps` rounds of cold then warm for each command and variant; every sample kept.
-    With `keep_templates`, cold clears the resolutions but keeps the stock templates
-    (template_store.py), as a cold run on an unchanged install finds them."""
+    A cold run clears the cache folder but what `keep` names (fleet.KEEP): with
+    `templates`, the stock templates, as a cold run on an unchanged install finds them."""
     runner = Runner(fleet, "http://127.0.0.1:9/api")  # validate and list read no server
     samples = []
     for rep in range(reps):
@@ -64,9 +63,7 @@ def measure(
             for name, argv in COMMANDS.items():
                 for cache in ("cold", "warm"):
                     if cache == "cold":
-                        cleared = Path(env["FLOWFLEET_CACHE_DIR"])
-                        cleared = cleared / "resolve" if keep_templates else cleared
-                        shutil.rmtree(cleared, ignore_errors=True)
+                        clear_cache_folder(Path(env["FLOWFLEET_CACHE_DIR"]), keep)
                     run = runner.run(argv(fleet), extra_env=env)
                     samples.append(
                         {"variant": variant, "command": name, "cache": cache, "rep": rep, **run}
@@ -119,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         "(e.g. alone:FLOWFLEET_RESOLVE_WORKERS=0)",
     )
     parser.add_argument(
-        "--keep-templates",
-        action="store_true",
-        help="cold runs keep the stock templates on disk (the first one makes them)",
+        "--keep",
+        choices=KEEP,
+        default="nothing",
+        help="what a cold run keeps of the cache: the stock templates (the first cold run "
+        "makes them), or those and the read-scope file",
     )
     args = parser.parse_args(argv)
 
@@ -149,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet = workspace_gen.generate(workdir / f"fleet-{size}", packages, flows, log=log)
         for variant, env in variants.items():
             env["FLOWFLEET_CACHE_DIR"] = str(fleet.root / ".state" / f"cache-{variant}")
-        samples = measure(fleet, args.reps, variants, args.keep_templates)
+        samples = measure(fleet, args.reps, variants, args.keep)
         rows = summary(samples)
         results["sizes"][str(size)] = {"packages": packages, "flows": flows, "rows": rows}
         results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
