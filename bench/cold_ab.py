@@ -10,6 +10,11 @@ by a Prefect server with its services off. Each run clears flowfleet's cache fir
 file, with which the command reads the server ahead while it resolves).
 One untimed deploy converges the server first. Wall time, the largest process's peak
 (`/usr/bin/time -f %M`) and the process tree's summed peak (tree_rss.py).
+
+`--baseline DIR` (a checkout of another flowfleet commit) runs its flowfleet alongside,
+alternating, each with its own cache folder; `--workers auto` leaves out the runs
+without workers; `--warm` clears nothing, so every timed run is warm (one untimed run
+per variant fills its cache first).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workspace_gen  # noqa: E402
-from fleet import KEEP, RESULTS, Runner, clear_cache_folder  # noqa: E402
+from fleet import KEEP, RESULTS, Runner, clear_cache_folder, git_head  # noqa: E402
 from flowfleet.devserver import start_server  # noqa: E402
 
 
@@ -42,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         help="what a cold run keeps of the cache: the stock templates, or those and the "
         "read-scope file, as a user's .state has (the untimed deploy makes both)",
     )
+    parser.add_argument("--baseline", type=Path, help="another flowfleet checkout, run alongside")
+    parser.add_argument("--workers", default="auto,0", help="FLOWFLEET_RESOLVE_WORKERS values")
+    parser.add_argument("--warm", action="store_true", help="keep each variant's cache")
     args = parser.parse_args(argv)
+    variants = {"this": {}}
+    if args.baseline:
+        variants["baseline"] = {"PYTHONPATH": str(args.baseline / "packages/flowfleet/src")}
 
     home = Path(tempfile.mkdtemp(prefix="ffcold-"))
     for part in args.db.parent.glob(args.db.name + "*"):  # the database, its -wal and -shm
@@ -50,28 +61,37 @@ def main(argv: list[str] | None = None) -> int:
     server = start_server(home, services=False, timeout=300)
     fleet = workspace_gen.Fleet(args.fleet, 0, 0)  # an existing workspace: its size unused
     runner = Runner(fleet, server.api_url)
-    cache = home / "cache"
 
-    def run(action: str, workers: str) -> dict:
-        clear_cache_folder(cache, args.keep)
+    def run(action: str, workers: str, variant: str = "this") -> dict:
+        cache = home / f"cache-{variant}"
+        if not args.warm:
+            clear_cache_folder(cache, args.keep)
         env = {"FLOWFLEET_CACHE_DIR": str(cache), "FLOWFLEET_RESOLVE_WORKERS": workers}
-        result = runner.run(runner.command("flowfleet", action), extra_env=env)
+        command = runner.command("flowfleet", action)
+        result = runner.run(command, extra_env={**env, **variants[variant]})
         out = runner.stdout_json(result) or {}  # deploy: its summary; plan: each list's length
         summary = out.get("summary") or {k: len(v) for k, v in out.items() if isinstance(v, list)}
-        return {"action": action, "workers": workers, **result, "summary": summary}
+        return {"action": action, "workers": workers, "variant": variant, **result} | {
+            "summary": summary
+        }
 
-    results = []
+    results: list[dict] = []
+    order = [(w, v) for w in args.workers.split(",") for v in variants]
     try:
         print("converge:", run("deploy", "auto"), flush=True)
+        for variant in variants if args.warm else ():
+            print("fill the cache:", run("plan", "auto", variant), flush=True)
         for rep in range(args.reps):
             for action in args.actions.split(","):
-                for workers in ("auto", "0") if rep % 2 == 0 else ("0", "auto"):
-                    results.append(run(action, workers))
+                for workers, variant in order if rep % 2 == 0 else order[::-1]:
+                    results.append(run(action, workers, variant))
                     print(results[-1], flush=True)
     finally:
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    heads = {"this": git_head()} | ({"baseline": git_head(args.baseline)} if args.baseline else {})
+    output = {"commits": heads, "keep": args.keep, "warm": args.warm, "runs": results}
+    args.out.write_text(json.dumps(output, indent=1) + "\n")
     return 0
 
 

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from flowfleet import observed
+from flowfleet import observed, paging
 from flowfleet.client import ApiClient
 from server_kinds import BOTH_DATABASES
 
@@ -47,7 +47,7 @@ def test_a_paged_read_sees_every_deployment_whose_name_ties(
 ) -> None:
     uid = uuid.uuid4().hex[:8]
     made = asyncio.run(seed_tied_deployments(db_server.api_url, uid))
-    monkeypatch.setattr(observed, "PAGE_SIZE", SMALL_PAGE)
+    monkeypatch.setattr(paging, "PAGE_SIZE", SMALL_PAGE)
 
     async def read() -> observed.ServerState:
         async with ApiClient(db_server.api_url) as client:

@@ -8,7 +8,7 @@ import pytest
 from prefect.client.orchestration import PrefectClient
 
 from deploy_fleet import DeployFleet
-from flowfleet import engine, prefetch
+from flowfleet import engine, paging, prefetch, render
 from flowfleet.problems import FlowfleetError
 
 pytestmark = pytest.mark.server
@@ -54,3 +54,26 @@ def test_a_failed_read_ahead_reports_like_a_normal_read(prefect_server, tmp_path
     closed.add("etl")
     with pytest.raises(FlowfleetError, match="reading the server failed"):
         asyncio.run(engine.plan(closed.target(prefetch=True)))
+
+
+def test_a_read_ahead_during_the_workers_holds_its_pages_and_plans_the_same(
+    prefect_server, tmp_path, monkeypatch
+):
+    fleet = DeployFleet(tmp_path, prefect_server.api_url)
+    for short in ("etl", "load", "report"):
+        fleet.add(short, cron="0 * * * *")
+    fleet.deploy()
+    fleet.add("new")
+    monkeypatch.setattr(paging, "PAGE_SIZE", 2)  # several pages, each held
+    held = fleet.target()
+    # A read ahead that ends before resolution does (say, while prewarm workers run):
+    # its pages wait, compressed, until the plan takes it.
+    held.prefetch = prefetch.ServerPrefetch.start(prefect_server.api_url)
+    held.prefetch._thread.join()
+    assert held.prefetch._rows.deployments.held >= 2
+
+    plan = asyncio.run(engine.plan(held))
+    afresh = asyncio.run(engine.plan(fleet.target()))
+    assert [c.full_name for c in plan.create] == [f"{fleet.flow_name('new')}/default"]
+    assert len(plan.unchanged) == 3
+    assert render.plan_json(plan) == render.plan_json(afresh)

@@ -23,7 +23,7 @@ from deploy_fleet import DeployFleet
 from flowfleet import engine, observed
 from flowfleet.client import ApiClient
 from flowfleet.devserver import LocalServer
-from flowfleet.observed import PAGE_SIZE
+from flowfleet.paging import PAGE_SIZE
 from flowfleet.read_scope import CHUNK, READ_ALL_MAX_VAR, ReadScope
 from flowfleet.render import plan_json
 from misbehaving import Proxy

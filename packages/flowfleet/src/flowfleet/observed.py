@@ -7,7 +7,7 @@ plain HTTP reader.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -18,11 +18,10 @@ from flowfleet import lease_holder
 from flowfleet.alert_blocks import NOTIFY_FILTER, notification_blocks
 from flowfleet.automations import ObservedAutomation
 from flowfleet.errors import describe_error
+from flowfleet.paging import PagedRows, read_all, read_pages
 from flowfleet.problems import FlowfleetError
 from flowfleet.read_scope import ReadScope, everything
 from flowfleet.spec import DeploymentSpec, Schedule
-
-PAGE_SIZE = 200  # the server's maximum rows per filter call
 
 
 @dataclass(frozen=True)
@@ -191,86 +190,68 @@ class ServerState:
 async def read_server_state(
     client: Any, api_url: str, scope: ReadScope | None = None, lease: str | None = None
 ) -> ServerState:
+    """Page through flows, deployments, work pools and automations (`read_server_rows`)."""
+    return (await read_server_rows(client, api_url, scope, lease)).state()
+
+
+async def read_server_rows(
+    client: Any,
+    api_url: str,
+    scope: ReadScope | None = None,
+    lease: str | None = None,
+    hold: Callable[[], bool] | None = None,
+) -> ServerRows:
     """Page through flows, deployments, work pools and automations with one shared
     client; they run at once, so the server serialises one page while another is parsed.
     With `scope`, only the project's flows, their deployments and its pools. With
     `lease` (a deploy lease's name), its release mark first, so a deploy that takes the
-    lease can tell whether this read still holds (flowfleet.lease_holder)."""
-    state = ServerState(api_url, scope=scope)
-    if lease is not None:
-        state.lease_mark = await lease_holder.release_mark(client, lease)
+    lease can tell whether this read still holds (flowfleet.lease_holder). While `hold`
+    answers True, deployment pages are kept compressed, parsed by `state()` (paging.py)."""
+    mark = await lease_holder.release_mark(client, lease) if lease is not None else None
     filters = scope.filters if scope else everything
     flows, deployments, pools, automations, blocks = await asyncio.gather(
-        _read_all(client, "/flows/filter", filters("/flows/filter")),
-        _read_all(client, "/deployments/filter", filters("/deployments/filter"), _unnamed),
-        _read_all(client, "/work_pools/filter", filters("/work_pools/filter")),
-        _read_all(client, "/automations/filter"),
-        _read_all(client, "/block_documents/filter", [NOTIFY_FILTER]),  # what alerts name
+        read_all(client, "/flows/filter", filters("/flows/filter"), _flow_name),
+        read_pages(client, "/deployments/filter", filters("/deployments/filter"), _unnamed, hold),
+        read_all(client, "/work_pools/filter", filters("/work_pools/filter")),
+        read_all(client, "/automations/filter"),
+        read_all(client, "/block_documents/filter", [NOTIFY_FILTER]),  # what alerts name
     )
-    state.notification_blocks = notification_blocks(blocks)
-    state.automations = [ObservedAutomation.from_json(row) for row in automations]
-    flow_names: dict[str, str] = {}
-    for row in flows:
-        flow_names[str(row["id"])] = row["name"]
-        state.flow_ids[row["name"]] = str(row["id"])
-    for unnamed in deployments:
-        observed = replace(unnamed, flow=flow_names.get(unnamed.flow_id, "?"))
-        state.deployments[observed.full_name] = observed
-    for row in pools:
-        state.pools[row["name"]] = row["type"]
-    return state
+    return ServerRows(api_url, scope, mark, flows, deployments, pools, automations, blocks)
 
 
-# Offset pages are only as stable as their sort. Prefect sorts deployments and
-# automations by name unless told otherwise, and names repeat (every flow may have a
-# `nightly`). PostgreSQL returns rows that tie in any order, so name-sorted pages
-# skipped some deployments and repeated others: at 1,000 deployments a no-op redeploy
-# re-created one, and tests/test_paging.py missed 5 of 80 with pages of 7. A creation
-# time ties only within a microsecond, and newest-first means a row another project
-# creates mid-read repeats one (dropped by id) instead of hiding one. Flows, work
-# pools and block documents sort by keys that are unique.
-SORTS = {
-    "/deployments/filter": "CREATED_DESC",
-    "/automations/filter": "CREATED_DESC",
-    "/block_documents/filter": "BLOCK_TYPE_AND_NAME_ASC",
-}
+@dataclass
+class ServerRows:
+    """One read of the server, its deployments perhaps still held as pages."""
+
+    api_url: str
+    scope: ReadScope | None
+    lease_mark: str | None
+    flows: list[tuple[str, str]]  # (id, name)
+    deployments: PagedRows
+    pools: list[dict[str, Any]]
+    automations: list[dict[str, Any]]
+    blocks: list[dict[str, Any]]
+
+    def state(self) -> ServerState:
+        state = ServerState(self.api_url, scope=self.scope, lease_mark=self.lease_mark)
+        state.notification_blocks = notification_blocks(self.blocks)
+        state.automations = [ObservedAutomation.from_json(row) for row in self.automations]
+        flow_names = dict(self.flows)
+        state.flow_ids = {name: flow_id for flow_id, name in self.flows}
+        for unnamed in self.deployments.values():
+            observed = replace(unnamed, flow=flow_names.get(unnamed.flow_id, "?"))
+            state.deployments[observed.full_name] = observed
+        state.pools = {row["name"]: row["type"] for row in self.pools}
+        return state
+
+
+def _flow_name(row: dict[str, Any]) -> tuple[str, str]:
+    return str(row["id"]), row["name"]
 
 
 def _unnamed(row: dict[str, Any]) -> ObservedDeployment:
     """A deployment row parsed as its page arrives; its flow is named once flows are read."""
     return ObservedDeployment.from_json(row, "?")
-
-
-async def _read_all(
-    client: Any,
-    path: str,
-    filters: Iterable[dict[str, Any]] = ({},),
-    parse: Callable[[dict[str, Any]], Any] | None = None,
-) -> list[Any]:
-    """Every row of `path`, paged, for each filter body (by default one unfiltered read),
-    each row once; with `parse`, what it makes of each row as its page arrives.
-
-    Parsing page by page keeps only the parsed rows: a raw deployment row carries
-    fields the plan never reads (the parameter schema, audit fields). At 10,000
-    deployments, holding every raw row until the last page raised a warm `plan`'s peak
-    from 205 to 242 MB, and a cold one's from 377 to 408 MB."""
-    rows: dict[str, Any] = {}
-    sort = {"sort": SORTS[path]} if path in SORTS else {}
-    for body in filters:
-        offset = 0
-        while True:
-            response = await client.request(
-                "POST", path, json={**body, **sort, "limit": PAGE_SIZE, "offset": offset}
-            )
-            response.raise_for_status()
-            page = response.json()
-            for row in page:
-                if (key := str(row["id"])) not in rows:
-                    rows[key] = parse(row) if parse else row
-            offset += len(page)
-            if len(page) < PAGE_SIZE:
-                break
-    return list(rows.values())
 
 
 async def read_state(

@@ -13,17 +13,18 @@ from flowfleet import desired as ownership
 from flowfleet.client import ApiClient
 from flowfleet.importer.existing import ExistingDeployment, ExistingSchedule
 from flowfleet.importer.triggers import from_automation
-from flowfleet.observed import _read_all, plain_description
+from flowfleet.observed import plain_description
+from flowfleet.paging import read_all
 
 
 async def read_server(api_url: str, project: str) -> tuple[list[ExistingDeployment], int]:
     """Every deployment not managed by `project`, and how many were managed (skipped)."""
     async with ApiClient(api_url) as client:
         flows, rows, pools, automations = await asyncio.gather(
-            _read_all(client, "/flows/filter"),
-            _read_all(client, "/deployments/filter"),
-            _read_all(client, "/work_pools/filter"),
-            _read_all(client, "/automations/filter"),
+            read_all(client, "/flows/filter"),
+            read_all(client, "/deployments/filter"),
+            read_all(client, "/work_pools/filter"),
+            read_all(client, "/automations/filter"),
         )
     flow_names = {str(f["id"]): f["name"] for f in flows}
     pool_types = {p["name"]: p["type"] for p in pools}
@@ -111,4 +112,4 @@ def _triggers_by_deployment(
 async def read_pool_types(api_url: str) -> dict[str, str]:
     """Work pool name -> type: types the pools a prefect.yaml names but `[pools]` does not."""
     async with ApiClient(api_url) as client:
-        return {p["name"]: p["type"] for p in await _read_all(client, "/work_pools/filter")}
+        return {p["name"]: p["type"] for p in await read_all(client, "/work_pools/filter")}
