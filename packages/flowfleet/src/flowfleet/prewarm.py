@@ -16,6 +16,8 @@ go of each batch's flows before the next. A worker holding its whole share (250
 packages, 5,000 flows) peaked at 209 MB; batch by batch it peaks at 133 MB, and at
 123 MB when the stock templates are on disk (template_store.py): most of it is there
 before any flow (Prefect, the plugins, the workspace's image tags; bench/findings.md).
+BATCH is 4, not 16: at 10,000 a cold `plan` that reads ahead held 297 to 298 MB for the
+whole tree (command and two workers) against 304 to 305 MB, alternating, no slower.
 Only a worker may let go: it exits after, while a command may import a package again
 (pruning re-resolves from code).
 
@@ -47,7 +49,7 @@ WORKERS_VARIABLE = "FLOWFLEET_RESOLVE_WORKERS"
 BATCH_VARIABLE = "FLOWFLEET_RESOLVE_BATCH"
 MAX_AUTO = 4  # each worker holds an interpreter, Prefect and its share of flows
 MIN_SHARE = 16  # packages per worker below which one process is as fast
-BATCH = 16  # packages a worker holds at once
+BATCH = 4  # packages a worker holds at once
 
 
 def worker_count(missed: int, setting: str | None = None, cpus: int | None = None) -> int:
