@@ -13,8 +13,8 @@ One untimed deploy converges the server first. Wall time, the largest process's 
 
 `--baseline DIR` (a checkout of another flowfleet commit) runs its flowfleet alongside,
 alternating, each with its own cache folder; `--workers auto` leaves out the runs
-without workers; `--warm` clears nothing, so every timed run is warm (one untimed run
-per variant fills its cache first).
+without workers; `--warm` clears nothing, so every timed run is warm. One untimed
+`plan` per variant first makes what its cache keeps (`--keep`), or fills it (`--warm`).
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     order = [(w, v) for w in args.workers.split(",") for v in variants]
     try:
         print("converge:", run("deploy", "auto"), flush=True)
-        for variant in variants if args.warm else ():
-            print("fill the cache:", run("plan", "auto", variant), flush=True)
+        for variant in variants:  # its own cache: the templates and read scope, if kept
+            print("prepare:", run("plan", "auto", variant), flush=True)
         for rep in range(args.reps):
             for action in args.actions.split(","):
                 for workers, variant in order if rep % 2 == 0 else order[::-1]:
