@@ -8,7 +8,7 @@ import pytest
 from prefect.client.orchestration import PrefectClient
 
 from deploy_fleet import DeployFleet
-from flowfleet import engine, paging, prefetch, render
+from flowfleet import engine, paging, prefetch, prewarm, render
 from flowfleet.problems import FlowfleetError
 
 pytestmark = pytest.mark.server
@@ -65,14 +65,15 @@ def test_a_read_ahead_during_the_workers_holds_its_pages_and_plans_the_same(
     fleet.deploy()
     fleet.add("new")
     monkeypatch.setattr(paging, "PAGE_SIZE", 2)  # several pages, each held
-    held = fleet.target()
-    # A read ahead that ends before resolution does (say, while prewarm workers run):
-    # its pages wait, compressed, until the plan takes it.
-    held.prefetch = prefetch.ServerPrefetch.start(prefect_server.api_url)
+    # The prewarm workers run for the whole read: its pages wait, compressed, until the
+    # plan takes it.
+    monkeypatch.setattr(prewarm, "working", lambda: True)
+    held = fleet.target(prefetch=True)
     held.prefetch._thread.join()
     assert held.prefetch._rows.deployments.held >= 2
 
     plan = asyncio.run(engine.plan(held))
+    monkeypatch.undo()
     afresh = asyncio.run(engine.plan(fleet.target()))
     assert [c.full_name for c in plan.create] == [f"{fleet.flow_name('new')}/default"]
     assert len(plan.unchanged) == 3

@@ -15,12 +15,12 @@ no guess it reads everything, unless the server holds more than
 `read_scope.READ_ALL_MAX` deployments (one count call): on a shared workspace that
 would cost far more than the project's own read, which then runs after resolving.
 
-Until the plan takes the read, that is while the command resolves, the pages that
-arrive are kept compressed (paging.py). A cold run resolves in prewarm workers, and
-parsed beside them the server state at 10,000 deployments raised the process tree of
-a cold `plan` from 291 MB (no read ahead) to 348 to 391 MB. Held, the read still
-overlaps the workers (bench/findings.md). When the read is taken before it is done,
-the thread parses what it held while it waits for the server's next pages.
+While prewarm workers run (a cold run), the pages that arrive are kept compressed, and
+the first page after them, or the plan's take, parses them (paging.py). Parsed beside
+the workers, the server state at 10,000 deployments raised the process tree of a cold
+`plan` from 291 MB (no read ahead) to 348 to 391 MB; held, the read still overlaps the
+workers. Holding during every resolution instead cost a warm `plan` 7 MB of peak for
+nothing (bench/findings.md).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from flowfleet import read_scope
+from flowfleet import prewarm, read_scope
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
 from flowfleet.environments import Environment
@@ -47,8 +47,6 @@ class ServerPrefetch:
         self.scope = scope
         self.lease = lease  # the deploy lease whose release mark the read starts with
         self._rows: ServerRows | None = None
-        self._holding = threading.Event()  # set until the plan takes the read (see above)
-        self._holding.set()
         self._error: BaseException | None = None
         self._finished_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="flowfleet-prefetch", daemon=True)
@@ -80,7 +78,7 @@ class ServerPrefetch:
                 if self.scope is None and await read_scope.crowded(reader):
                     return None
                 return await read_server_rows(
-                    reader, self.api_url, self.scope, self.lease, hold=self._holding.is_set
+                    reader, self.api_url, self.scope, self.lease, hold=prewarm.working
                 )
 
         try:
@@ -93,7 +91,6 @@ class ServerPrefetch:
         """The state read ahead, narrowed to `scope` (None: everything), or None when
         it is stale, for another server, or does not cover `scope`; the read's own
         error, if it failed."""
-        self._holding.clear()  # resolution is done: parse what was held, and what comes
         self._thread.join()
         if api_url.rstrip("/") != self.api_url.rstrip("/"):
             return None
