@@ -8,7 +8,7 @@ import pytest
 from prefect.client.orchestration import PrefectClient
 
 from deploy_fleet import DeployFleet
-from flowfleet import engine, paging, prefetch, prewarm, render
+from flowfleet import engine, paging, prefetch, render
 from flowfleet.problems import FlowfleetError
 
 pytestmark = pytest.mark.server
@@ -65,16 +65,23 @@ def test_a_read_ahead_during_the_workers_holds_its_pages_and_plans_the_same(
     fleet.deploy()
     fleet.add("new")
     monkeypatch.setattr(paging, "PAGE_SIZE", 2)  # several pages, each held
-    # The prewarm workers run for the whole read: its pages wait, compressed, until the
-    # plan takes it.
-    monkeypatch.setattr(prewarm, "working", lambda: True)
-    held = fleet.target(prefetch=True)
+    held = fleet.target()
+    # A read ahead that ends before resolution settles (say, while prewarm workers run):
+    # its pages wait, compressed, until the plan takes it.
+    held.prefetch = prefetch.ServerPrefetch.start(prefect_server.api_url)
     held.prefetch._thread.join()
     assert held.prefetch._rows.deployments.held >= 2
 
     plan = asyncio.run(engine.plan(held))
-    monkeypatch.undo()
     afresh = asyncio.run(engine.plan(fleet.target()))
     assert [c.full_name for c in plan.create] == [f"{fleet.flow_name('new')}/default"]
     assert len(plan.unchanged) == 3
     assert render.plan_json(plan) == render.plan_json(afresh)
+
+
+def test_resolution_lets_the_read_ahead_parse_once_no_worker_runs(prefect_server, tmp_path):
+    fleet = DeployFleet(tmp_path, prefect_server.api_url)
+    fleet.add("etl")
+    target = fleet.target(prefetch=True)
+    assert not target.prefetch._holding.is_set()  # settled by the resolution, before take
+    assert asyncio.run(engine.plan(target)).create

@@ -5,8 +5,6 @@ The workers themselves run in tests/test_cache.py (real processes, real cache)."
 from __future__ import annotations
 
 import sys
-import threading
-import time
 
 import pytest
 
@@ -16,11 +14,9 @@ from flowfleet.prewarm import (
     MIN_SHARE,
     batch_size,
     batches,
-    fill,
     release,
     shares,
     worker_count,
-    working,
 )
 
 
@@ -88,26 +84,3 @@ def test_release_lets_go_of_a_batch_and_keeps_what_others_share() -> None:
         gc.unfreeze()  # release freezes what survives: not this test process's heap
         for name in names:
             sys.modules.pop(name, None)
-
-
-def test_working_is_true_only_while_the_workers_run(tmp_path, monkeypatch) -> None:
-    """The read ahead holds its pages while this answers True (prefetch.py)."""
-    worker = tmp_path / "python"
-    worker.write_text("#!/bin/sh\nsleep 1\n")
-    worker.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(worker))  # a worker that only takes time
-    monkeypatch.setenv("FLOWFLEET_RESOLVE_WORKERS", "2")
-    filling = threading.Thread(target=fill, args=(tmp_path, ["dev"], None, ["a", "b"]))
-    assert not working()
-    filling.start()
-    deadline = time.monotonic() + 5
-    while not working() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert working() and filling.is_alive()
-    filling.join()
-    assert not working()
-
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "missing"))
-    with pytest.raises(OSError):
-        fill(tmp_path, ["dev"], None, ["a", "b"])
-    assert not working()  # a worker that could not start leaves it False

@@ -43,8 +43,7 @@ class Target:
     prefetch: ServerPrefetch | None = field(default=None, repr=False)
     broken: dict[str, list[Problem]] = field(default_factory=dict)  # left alone (partial.py)
     packages: frozenset[str] | None = None  # --package: None means every package
-    # Automations from other producers than triggers (see automations.py).
-    more_automations: list[DesiredAutomation] = field(default_factory=list)
+    more_automations: list[DesiredAutomation] = field(default_factory=list)  # beyond triggers
     last_scope: ReadScope | None = None  # what the last run declared (read_scope.recall)
 
     @property
@@ -66,10 +65,10 @@ class Target:
         """Resolve `env` for `branch` (default: detected); any problem stops here,
         before anything is written, including a branch the environment refuses.
 
-        With `prefetch`, the server is read on a thread while the fleet resolves
-        (reads only; see prefetch.py): `plan` and `deploy` use that read. With
-        `partial_load`, a package's own problems block only that package (partial.py);
-        `packages` (`--package`) limits the target to those packages (scope.py).
+        With `prefetch`, the server is read on a thread while the fleet resolves, for
+        `plan` and `deploy` (prefetch.py). With `partial_load`, a package's own problems
+        block only that package (partial.py); `packages` (`--package`) limits the target
+        to those packages (scope.py).
         """
         session = session or Session()
         environment = session.environment(env)
@@ -83,7 +82,8 @@ class Target:
         lease = limit_name(session.workspace.project, environment.name)
         ahead = ServerPrefetch.start_for(environment, remembered, lease) if prefetch else None
         last_scope = read_scope.recall(remembered)  # before resolving writes this run's
-        resolution = session.resolve(environment, branch, cached=True)
+        settled = ahead.settled if ahead else None  # it holds its pages until then
+        resolution = session.resolve(environment, branch, cached=True, settled=settled)
         if resolution.problems and not partial_load:
             raise FlowfleetError(*resolution.problems)
         loaded = partial.split(resolution, session.fleet).scoped(only)

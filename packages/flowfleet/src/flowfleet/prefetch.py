@@ -15,12 +15,13 @@ no guess it reads everything, unless the server holds more than
 `read_scope.READ_ALL_MAX` deployments (one count call): on a shared workspace that
 would cost far more than the project's own read, which then runs after resolving.
 
-While prewarm workers run (a cold run), the pages that arrive are kept compressed, and
-the first page after them, or the plan's take, parses them (paging.py). Parsed beside
-the workers, the server state at 10,000 deployments raised the process tree of a cold
-`plan` from 291 MB (no read ahead) to 348 to 391 MB; held, the read still overlaps the
-workers. Holding during every resolution instead cost a warm `plan` 7 MB of peak for
-nothing (bench/findings.md).
+Until resolution has settled whether prewarm workers run, and until they finish, the
+pages that arrive are kept compressed; the first page after, or the plan's take,
+parses them (paging.py). Parsed beside the workers, the server state at 10,000
+deployments raised the process tree of a cold `plan` from 291 MB (no read ahead) to
+348 to 391 MB; held, the read still overlaps the workers. Holding only once the
+workers had started left the pages read before them parsed: one cold `plan` reached
+351 MB. Holding through a warm resolution cost 7 MB of peak (bench/findings.md).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from flowfleet import prewarm, read_scope
+from flowfleet import read_scope
 from flowfleet.client import ApiClient
 from flowfleet.connection import api_url_for
 from flowfleet.environments import Environment
@@ -47,6 +48,8 @@ class ServerPrefetch:
         self.scope = scope
         self.lease = lease  # the deploy lease whose release mark the read starts with
         self._rows: ServerRows | None = None
+        self._holding = threading.Event()  # set until resolution settles (see above)
+        self._holding.set()
         self._error: BaseException | None = None
         self._finished_at: float | None = None
         self._thread = threading.Thread(target=self._run, name="flowfleet-prefetch", daemon=True)
@@ -78,7 +81,7 @@ class ServerPrefetch:
                 if self.scope is None and await read_scope.crowded(reader):
                     return None
                 return await read_server_rows(
-                    reader, self.api_url, self.scope, self.lease, hold=prewarm.working
+                    reader, self.api_url, self.scope, self.lease, hold=self._holding.is_set
                 )
 
         try:
@@ -87,10 +90,15 @@ class ServerPrefetch:
             self._error = exc
         self._finished_at = time.monotonic()
 
+    def settled(self) -> None:
+        """No prewarm worker runs from now on: parse what was held, and what comes."""
+        self._holding.clear()
+
     def take(self, api_url: str, scope: ReadScope | None = None) -> ServerState | None:
         """The state read ahead, narrowed to `scope` (None: everything), or None when
         it is stale, for another server, or does not cover `scope`; the read's own
         error, if it failed."""
+        self.settled()
         self._thread.join()
         if api_url.rstrip("/") != self.api_url.rstrip("/"):
             return None

@@ -37,7 +37,6 @@ import gc
 import os
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,14 +50,6 @@ BATCH_VARIABLE = "FLOWFLEET_RESOLVE_BATCH"
 MAX_AUTO = 4  # each worker holds an interpreter, Prefect and its share of flows
 MIN_SHARE = 16  # packages per worker below which one process is as fast
 BATCH = 4  # packages a worker holds at once
-
-_working = threading.Event()
-
-
-def working() -> bool:
-    """Whether this process's workers run now. A thread of the command that would hold
-    much memory meanwhile holds less: the read ahead keeps its pages compressed."""
-    return _working.is_set()
 
 
 def worker_count(missed: int, setting: str | None = None, cpus: int | None = None) -> int:
@@ -96,19 +87,17 @@ def fill(root: Path, environments: list[str], branch: str | None, missed: list[s
     base += [f"--env={name}" for name in environments]
     base += [f"--branch={branch}"] if branch is not None else []
     env = {**os.environ, WORKERS_VARIABLE: "0"}  # a worker never starts workers
-    running: list[subprocess.Popen] = []
-    _working.set()
+    running = [
+        subprocess.Popen(
+            [*base, *share],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # its problems are found again by the command
+        )
+        for share in shares(missed, workers)
+    ]
     try:
-        for share in shares(missed, workers):
-            running.append(
-                subprocess.Popen(
-                    [*base, *share],
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,  # its problems are found again by the command
-                )
-            )
         for process in running:
             process.wait()
     finally:  # interrupted: the workers go with the command
@@ -116,7 +105,6 @@ def fill(root: Path, environments: list[str], branch: str | None, missed: list[s
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        _working.clear()
     return len(running)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -72,10 +72,15 @@ class Session:
         return narrowed
 
     def resolve(
-        self, environment: Environment, branch: str | None = None, *, cached: bool = False
+        self,
+        environment: Environment,
+        branch: str | None = None,
+        *,
+        cached: bool = False,
+        settled: Callable[[], None] | None = None,
     ) -> Resolution:
         """Resolve one environment; with `cached`, unchanged packages skip their import."""
-        [resolution] = self.resolve_each([environment], branch, cached=cached)
+        [resolution] = self.resolve_each([environment], branch, cached=cached, settled=settled)
         return resolution
 
     def resolve_each(
@@ -85,6 +90,7 @@ class Session:
         *,
         cached: bool = False,
         collect: bool = False,
+        settled: Callable[[], None] | None = None,
     ) -> list[Resolution]:
         """Resolve each environment from one import of the fleet.
 
@@ -94,7 +100,8 @@ class Session:
         be resolved (its git source, say) becomes a resolution holding only the problem,
         and the others still resolve. The facts are gathered once per environment, after
         loading, and handed to the pure `resolve`. Secret values are learnt here, at the
-        boundary, so error lines mask them.
+        boundary, so error lines mask them. `settled` is called once no prewarm worker
+        runs any more (the read ahead holds its pages until then: prefetch.py).
         """
         caches: dict[str, ResolveCache] = {}
         hits: dict[str, dict[str, list[DesiredDeployment]]] = {}
@@ -109,6 +116,8 @@ class Session:
             reused = frozenset.intersection(*(frozenset(h) for h in hits.values()))
             outside = set(self._package_names(everyone=True)) - set(self._package_names())
             self.__dict__["fleet"] = load_fleet(self.loaded_plugins, skip=reused | outside)
+        if settled is not None:
+            settled()
         resolutions = []
         with self._stock_templates():
             for environment in environments:
