@@ -6,9 +6,10 @@ holding every raw row until the last page raised a warm `plan`'s peak from 205 t
 242 MB, and a cold one's from 377 to 408 MB.
 
 A page may also be held back: kept as its compressed JSON and parsed later. The read
-ahead (prefetch.py) holds its pages while a cold run's prewarm workers run. At 10,000
-deployments the 51 pages took 1.8 MB compressed, against about 76 MB parsed, and
-parsing them afterwards took 0.44 s (bench/findings.md).
+ahead (prefetch.py) holds its pages until resolution settles, so they are never parsed
+beside a cold run's prewarm workers. At 10,000 deployments the 51 pages took 1.8 MB
+compressed, against about 76 MB parsed, and parsing them afterwards took 0.44 s
+(bench/findings.md).
 """
 
 from __future__ import annotations
