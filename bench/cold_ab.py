@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=KEEP,
         default="nothing",
         help="what a cold run keeps of the cache: the stock templates, or those and the "
-        "read-scope file, as a user's .state has (the untimed deploy makes both)",
+        "read-scope file, as a user's .state has (each variant's untimed plan makes both)",
     )
     parser.add_argument("--baseline", type=Path, help="another flowfleet checkout, run alongside")
     parser.add_argument("--workers", default="auto,0", help="FLOWFLEET_RESOLVE_WORKERS values")

@@ -76,6 +76,12 @@ def enabled() -> bool:
     return os.environ.get("FLOWFLEET_NO_CACHE", "") in ("", "0", "false")
 
 
+def keyed(plugins: object | None) -> bool:
+    """Whether what a session makes may be kept on disk: the cache is on and the plugins
+    are the installed ones. In-process plugin sets (tests) have no files to key it by."""
+    return enabled() and plugins is None
+
+
 def root(workspace: Workspace) -> Path:
     """Every cache's folder: FLOWFLEET_CACHE_DIR, else the workspace's `.state/cache`."""
     return Path(os.environ.get("FLOWFLEET_CACHE_DIR") or workspace.root / ".state" / "cache")

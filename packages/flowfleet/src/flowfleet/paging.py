@@ -106,7 +106,7 @@ async def read_pages(
                 "POST", path, json={**body, **sort, "limit": PAGE_SIZE, "offset": offset}
             )
             response.raise_for_status()
-            page = response.json()
+            page = response.json()  # a held page is decoded here for its length alone
             rows.add(page, response.content)
             offset += len(page)
             if len(page) < PAGE_SIZE:

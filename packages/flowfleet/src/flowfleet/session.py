@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flowfleet import imports, prewarm, secrets, template_store
 from flowfleet.cache import ResolveCache
-from flowfleet.cache import enabled as cache_enabled
+from flowfleet.cache import keyed as cache_keyed
 from flowfleet.cache import root as cache_root
 from flowfleet.desired import DesiredDeployment
 from flowfleet.environments import Environment, environment_names, load_environment
@@ -47,7 +47,7 @@ class Session:
 
     @cached_property
     def loaded_plugins(self) -> Plugins:
-        if self.plugins is None and cache_enabled():
+        if cache_keyed(self.plugins):
             imports.start()  # the cache keys a package on what it imports, from here on
         return self.plugins or load_plugins()
 
@@ -153,8 +153,8 @@ class Session:
 
     @cached_property
     def template_file(self) -> Path | None:
-        if not cache_enabled() or self.plugins is not None:
-            return None  # as for the resolution cache: no files to key in-process plugins by
+        if not cache_keyed(self.plugins):
+            return None
         return template_store.store_file(cache_root(self.workspace))
 
     def _prewarm(
@@ -245,8 +245,8 @@ class Session:
         return self._caches[environment.name, branch]
 
     def _new_cache(self, environment: Environment, branch: str | None) -> ResolveCache | None:
-        if not cache_enabled() or self.plugins is not None:
-            return None  # in-process plugin sets (tests) have no files to key by
+        if not cache_keyed(self.plugins):
+            return None
         plugins = self.loaded_plugins
         return ResolveCache(
             self.workspace,
